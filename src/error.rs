@@ -1,0 +1,1 @@
+//! Errors (filled in with the CLI).

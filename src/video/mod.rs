@@ -1,0 +1,4 @@
+//! From a video file to the tensors the encoders see: decode, clip sampling, preprocessing.
+pub mod frame;
+pub mod preprocess;
+pub mod sample;
