@@ -1,5 +1,8 @@
 //! apollo: questions about videos answered by the Apollo video language models.
-//! The modules follow the pipeline: `video` (decode, sample, preprocess), then `prompt`.
+//! The modules follow the pipeline: `video` (decode, sample, preprocess), `prompt`, and the
+//! outputs people look at (`render`), driven by the command line in `cli`.
+pub mod cli;
 pub mod error;
 pub mod prompt;
+pub mod render;
 pub mod video;

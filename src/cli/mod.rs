@@ -1,0 +1,37 @@
+//! The command line: argument definitions and one module per subcommand.
+pub mod args;
+pub mod completions;
+pub mod inspect;
+
+use crate::error::Result;
+use clap::{Parser, Subcommand};
+
+/// Answer questions about video files with the Apollo video language models.
+#[derive(Debug, Parser)]
+#[command(name = "apollo", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
+    Inspect(inspect::InspectArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs the parsed command; the exit code comes from the returned error, if any.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}

@@ -1,0 +1,64 @@
+//! Writing RGB frames as PNG files, atomically (a temporary file renamed into place).
+
+use crate::error::{Error, Result};
+use crate::video::frame::RgbFrame;
+use std::io::Write;
+use std::path::Path;
+
+pub fn write_png(path: &Path, frame: &RgbFrame) -> Result<()> {
+    let fail = |e: String| Error::runtime(Some(path), format!("cannot write PNG: {e}"));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
+    {
+        let mut encoder = png::Encoder::new(
+            std::io::BufWriter::new(tmp.as_file_mut()),
+            frame.width as u32,
+            frame.height as u32,
+        );
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| fail(e.to_string()))?;
+        writer
+            .write_image_data(&frame.data)
+            .map_err(|e| fail(e.to_string()))?;
+        writer.finish().map_err(|e| fail(e.to_string()))?;
+    }
+    tmp.as_file_mut().flush().map_err(|e| fail(e.to_string()))?;
+    tmp.persist(path).map_err(|e| fail(e.to_string()))?;
+    Ok(())
+}
+
+/// Reads an 8-bit RGB or RGBA PNG (tests and fixtures).
+pub fn read_png(path: &Path) -> Result<RgbFrame> {
+    let fail = |e: String| Error::input(path, format!("cannot read PNG: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().map_err(|e| fail(e.to_string()))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(|e| fail(e.to_string()))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let data = match info.color_type {
+        png::ColorType::Rgb => buf[..w * h * 3].to_vec(),
+        png::ColorType::Rgba => buf[..w * h * 4]
+            .chunks(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        other => return Err(fail(format!("unsupported colour type {other:?}"))),
+    };
+    Ok(RgbFrame::new(w, h, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_a_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.png");
+        let frame = RgbFrame::new(3, 2, (0..18).collect());
+        write_png(&path, &frame).unwrap();
+        assert_eq!(read_png(&path).unwrap(), frame);
+    }
+}

@@ -1,0 +1,444 @@
+//! Video decoding with ffmpeg (through video-rs' bindings): metadata, and frame-accurate
+//! random access by presentation index.
+//!
+//! Opening a file scans its video packets once (no decoding) to learn every frame's
+//! timestamp and where the keyframes are, as decord does. Frame `n` is the n-th frame in
+//! presentation order, i.e. the n-th frame a sequential decode yields. To fetch a set of
+//! frames the decoder seeks to the keyframe before each needed region, drops packets before
+//! it without decoding them, and decodes forward, converting only the frames that are kept.
+
+use super::frame::RgbFrame;
+use super::rotate::{rotation_degrees, Rotation};
+use crate::error::{Error, Result};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use video_rs::ffmpeg::packet::Ref as _;
+use video_rs::ffmpeg::{
+    self, codec, decoder, format, frame, media, software::scaling, util::error::EAGAIN, Packet,
+};
+
+/// What the reference reads of a video (decord: frame count and average frame rate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    pub path: PathBuf,
+    /// Frame size after the container's rotation is applied.
+    pub width: usize,
+    pub height: usize,
+    pub fps: f64,
+    pub total_frames: u64,
+    /// total_frames / fps, as the reference computes it.
+    pub duration_s: f64,
+    /// Clockwise rotation applied to every decoded frame, in degrees.
+    pub rotation: u32,
+    pub codec: String,
+}
+
+/// One video packet as the demuxer gave it, in decode order.
+#[derive(Debug, Clone, Copy)]
+struct PacketInfo {
+    pts: i64,
+    dts: Option<i64>,
+    key: bool,
+}
+
+/// An open video, ready to hand out frames by presentation index.
+pub struct Video {
+    info: VideoInfo,
+    input: format::context::Input,
+    stream: usize,
+    decoder: decoder::Video,
+    /// Packets in decode order.
+    packets: Vec<PacketInfo>,
+    /// Timestamp of each frame in presentation order.
+    frame_pts: Vec<i64>,
+    /// Presentation index of a timestamp.
+    index_of_pts: HashMap<i64, u64>,
+    /// Decode-order position of a timestamp.
+    order_of_pts: HashMap<i64, usize>,
+    /// Decode-order positions of keyframes.
+    keyframes: Vec<usize>,
+    rotation: Rotation,
+    scaler: Option<Scaler>,
+}
+
+/// An RGB converter for one source format and size.
+struct Scaler {
+    context: scaling::Context,
+    source: (format::Pixel, u32, u32),
+}
+
+fn ffmpeg_init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = video_rs::init();
+        // ffmpeg's own chatter would break the one-line error contract.
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
+}
+
+impl Video {
+    /// Opens `path` and indexes its video stream.
+    pub fn open(path: &Path) -> Result<Self> {
+        ffmpeg_init();
+        check_file(path)?;
+        let input = format::input(path)
+            .map_err(|e| Error::input(path, format!("not a video ffmpeg can read ({e})")))?;
+        let stream = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| Error::input(path, "no video stream"))?;
+        let stream_index = stream.index();
+        let rotation = Rotation::from_degrees(rotation_degrees(&stream));
+        let time_base = stream.time_base();
+        let avg_rate = stream.avg_frame_rate();
+        let real_rate = stream.rate();
+        let params = stream.parameters();
+        let codec_name = params.id().name().to_string();
+
+        let mut context = codec::context::Context::from_parameters(params)
+            .map_err(|e| Error::input(path, format!("unsupported video codec ({e})")))?;
+        context.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let decoder = context.decoder().video().map_err(|e| {
+            Error::input(path, format!("no decoder for codec {codec_name} ({e})"))
+        })?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(Error::input(path, "the video stream has no frame size"));
+        }
+        let (width, height) = rotation.size(decoder.width() as usize, decoder.height() as usize);
+
+        let mut video = Video {
+            info: VideoInfo {
+                path: path.to_path_buf(),
+                width,
+                height,
+                fps: 0.0,
+                total_frames: 0,
+                duration_s: 0.0,
+                rotation: rotation.degrees(),
+                codec: codec_name,
+            },
+            input,
+            stream: stream_index,
+            decoder,
+            packets: Vec::new(),
+            frame_pts: Vec::new(),
+            index_of_pts: HashMap::new(),
+            order_of_pts: HashMap::new(),
+            keyframes: Vec::new(),
+            rotation,
+            scaler: None,
+        };
+        video.scan_packets()?;
+        let total = video.frame_pts.len() as u64;
+        if total == 0 {
+            return Err(Error::input(path, "the video stream has no frames"));
+        }
+        let fps = [avg_rate, real_rate]
+            .into_iter()
+            .map(f64::from)
+            .find(|r| r.is_finite() && *r > 0.0)
+            .or_else(|| fps_from_timestamps(&video.frame_pts, time_base))
+            .ok_or_else(|| Error::input(path, "the video stream has no frame rate"))?;
+        video.info.fps = fps;
+        video.info.total_frames = total;
+        video.info.duration_s = total as f64 / fps;
+        Ok(video)
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// Reads every video packet's timestamps and flags (no decoding), then orders frames by
+    /// presentation time.
+    fn scan_packets(&mut self) -> Result<()> {
+        let path = self.info.path.clone();
+        let mut packet = Packet::empty();
+        let mut next_synthetic = 0i64;
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => break,
+                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(e) => {
+                    return Err(Error::input(&path, format!("read error in the video ({e})")));
+                }
+            }
+            if packet.stream() != self.stream {
+                continue;
+            }
+            if is_discarded(&packet) {
+                continue;
+            }
+            // A stream without timestamps (rare: raw elementary streams) is numbered in
+            // decode order, which is then also presentation order.
+            let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
+            next_synthetic = pts + 1;
+            self.packets.push(PacketInfo {
+                pts,
+                dts: packet.dts(),
+                key: packet.is_key(),
+            });
+        }
+        let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
+        pts.sort_unstable();
+        pts.dedup();
+        if pts.len() != self.packets.len() {
+            return Err(Error::input(
+                &path,
+                "frames share timestamps, so they cannot be ordered for random access",
+            ));
+        }
+        self.keyframes = (0..self.packets.len())
+            .filter(|&i| self.packets[i].key)
+            .collect();
+        if self.keyframes.first() != Some(&0) {
+            // Decoding must start somewhere: treat the first packet as an entry point.
+            self.keyframes.insert(0, 0);
+        }
+        self.order_of_pts = self
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.pts, i))
+            .collect();
+        self.index_of_pts = pts.iter().enumerate().map(|(i, &p)| (p, i as u64)).collect();
+        self.frame_pts = pts;
+        Ok(())
+    }
+
+    /// Decodes the frames at the given presentation indices (ascending, distinct) and hands
+    /// each to `sink` in that order.
+    pub fn frames_at(
+        &mut self,
+        indices: &[u64],
+        mut sink: impl FnMut(u64, RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.info.total_frames) {
+            return Err(Error::input(
+                &self.info.path,
+                format!("frame {bad} is past the end ({} frames)", self.info.total_frames),
+            ));
+        }
+        let mut next = 0;
+        while next < indices.len() {
+            let key = self.keyframes[self.keyframe_for(indices[next])];
+            self.seek_to_packet(key)?;
+            next = self.decode_run(indices, next, key, &|_| true, true, &mut sink)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes every frame in order and hands the ones in `keep` (ascending) to `sink`;
+    /// the others are decoded but not converted. The baseline that random access must equal.
+    pub fn decode_all(
+        &mut self,
+        keep: &[u64],
+        mut sink: impl FnMut(u64, RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let all: Vec<u64> = (0..self.info.total_frames).collect();
+        let keep: HashSet<u64> = keep.iter().copied().collect();
+        self.seek_to_packet(0)?;
+        self.decode_run(&all, 0, 0, &|i| keep.contains(&i), false, &mut sink)?;
+        Ok(())
+    }
+
+    /// The keyframe (index into `keyframes`) from which decoding reaches frame `index`: the
+    /// last keyframe shown no later than the frame.
+    fn keyframe_for(&self, index: u64) -> usize {
+        let target = self.frame_pts[index as usize];
+        let after = self
+            .keyframes
+            .partition_point(|&k| self.packets[k].pts <= target);
+        after.saturating_sub(1)
+    }
+
+    /// Positions the demuxer at or before the packet at decode position `target` and resets
+    /// the decoder.
+    fn seek_to_packet(&mut self, target: usize) -> Result<()> {
+        let p = self.packets[target];
+        // Demuxers index by pts or by dts: the smaller one lands at or before the packet.
+        let ts = p.dts.map_or(p.pts, |d| d.min(p.pts));
+        // SAFETY: the context and stream index are valid for the life of `self.input`.
+        let ret = unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                self.input.as_mut_ptr(),
+                self.stream as i32,
+                ts,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if ret < 0 {
+            // Not seekable that way: start again from the top; packets before the target
+            // are then skipped without decoding.
+            self.input = format::input(&self.info.path).map_err(|e| {
+                Error::input(&self.info.path, format!("cannot reopen the video ({e})"))
+            })?;
+        }
+        self.decoder.flush();
+        Ok(())
+    }
+
+    /// Feeds packets from decode position `start` on (right after a seek) and collects
+    /// `indices[next..]` in order, converting those for which `convert` says so. With
+    /// `stop_for_seek`, returns as soon as the next wanted frame is better reached by a new
+    /// seek. Returns the new `next`.
+    fn decode_run(
+        &mut self,
+        indices: &[u64],
+        mut next: usize,
+        start: usize,
+        convert: &dyn Fn(u64) -> bool,
+        stop_for_seek: bool,
+        sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
+    ) -> Result<usize> {
+        let path = self.info.path.clone();
+        let broken = |i: u64| Error::input(&path, format!("frame {i} could not be decoded"));
+        let mut frame = frame::Video::empty();
+        let mut packet = Packet::empty();
+        let mut fed = start;
+        let mut draining = false;
+        loop {
+            // Take every frame the decoder has ready.
+            loop {
+                match self.decoder.receive_frame(&mut frame) {
+                    Ok(()) => {}
+                    Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => break,
+                    Err(ffmpeg::Error::Eof) if next < indices.len() => {
+                        return Err(broken(indices[next]))
+                    }
+                    Err(ffmpeg::Error::Eof) => return Ok(next),
+                    Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
+                }
+                let Some(shown) = frame
+                    .timestamp()
+                    .or(frame.pts())
+                    .and_then(|t| self.index_of_pts.get(&t).copied())
+                else {
+                    continue;
+                };
+                if shown > indices[next] {
+                    // The decoder dropped a wanted frame (a broken reference).
+                    return Err(broken(indices[next]));
+                }
+                if shown < indices[next] {
+                    continue;
+                }
+                if convert(shown) {
+                    let rgb = self.to_rgb(&frame)?;
+                    sink(shown, rgb)?;
+                }
+                next += 1;
+                if next == indices.len() {
+                    return Ok(next);
+                }
+                // A keyframe not yet fed that still reaches the next target: seeking there
+                // is cheaper than decoding the rest of this group of pictures.
+                let key = self.keyframes[self.keyframe_for(indices[next])];
+                if stop_for_seek && !draining && key > fed {
+                    return Ok(next);
+                }
+            }
+            if draining {
+                continue;
+            }
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => {
+                    self.decoder
+                        .send_eof()
+                        .map_err(|e| Error::input(&path, format!("decode error ({e})")))?;
+                    draining = true;
+                    continue;
+                }
+                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(e) => return Err(Error::input(&path, format!("read error ({e})"))),
+            }
+            if packet.stream() != self.stream || is_discarded(&packet) {
+                continue;
+            }
+            // After a seek the demuxer may land before the wanted keyframe: drop the packets
+            // before it without decoding them.
+            let order = packet
+                .pts()
+                .or(packet.dts())
+                .and_then(|t| self.order_of_pts.get(&t).copied())
+                .unwrap_or(fed);
+            if order < fed {
+                continue;
+            }
+            fed = order + 1;
+            match self.decoder.send_packet(&packet) {
+                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
+            }
+        }
+    }
+
+    /// Converts a decoded picture to packed RGB8 and applies the container's rotation.
+    fn to_rgb(&mut self, picture: &frame::Video) -> Result<RgbFrame> {
+        let source = (picture.format(), picture.width(), picture.height());
+        if self.scaler.as_ref().map(|s| s.source) != Some(source) {
+            let context = scaling::Context::get(
+                source.0,
+                source.1,
+                source.2,
+                format::Pixel::RGB24,
+                source.1,
+                source.2,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| {
+                Error::input(&self.info.path, format!("cannot convert frames to RGB ({e})"))
+            })?;
+            self.scaler = Some(Scaler { context, source });
+        }
+        let scaler = self.scaler.as_mut().expect("set above");
+        let mut rgb = frame::Video::empty();
+        scaler.context.run(picture, &mut rgb).map_err(|e| {
+            Error::input(&self.info.path, format!("cannot convert frames to RGB ({e})"))
+        })?;
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        let stride = rgb.stride(0);
+        let plane = rgb.data(0);
+        let mut data = Vec::with_capacity(w * h * 3);
+        for row in 0..h {
+            data.extend_from_slice(&plane[row * stride..row * stride + w * 3]);
+        }
+        Ok(self.rotation.apply(RgbFrame::new(w, h, data)))
+    }
+}
+
+/// Rejects what ffmpeg would report obscurely: a missing path, a directory, an empty file.
+fn check_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(path, "no such file"),
+        std::io::ErrorKind::PermissionDenied => Error::input(path, "permission denied"),
+        _ => Error::input(path, e.to_string()),
+    })?;
+    if meta.is_dir() {
+        return Err(Error::input(path, "is a directory, not a video file"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::input(path, "the file is empty"));
+    }
+    Ok(())
+}
+
+/// Packets the demuxer marks as decoded but never shown (edit lists): not frames.
+fn is_discarded(packet: &Packet) -> bool {
+    // ffmpeg-next's flag set does not name AV_PKT_FLAG_DISCARD; read the raw bits.
+    // SAFETY: the packet pointer is valid while `packet` lives.
+    let flags = unsafe { (*packet.as_ptr()).flags };
+    flags & ffmpeg::ffi::AV_PKT_FLAG_DISCARD != 0
+}
+
+/// A frame rate from the timestamps themselves, for streams that declare none.
+fn fps_from_timestamps(pts: &[i64], time_base: ffmpeg::Rational) -> Option<f64> {
+    let span = (pts.last()? - pts.first()?) as f64 * f64::from(time_base);
+    (pts.len() > 1 && span > 0.0).then(|| (pts.len() - 1) as f64 / span)
+}
