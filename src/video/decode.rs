@@ -57,6 +57,10 @@ pub struct Video {
     order_of_pts: HashMap<i64, usize>,
     /// Decode-order positions of keyframes.
     keyframes: Vec<usize>,
+    /// Whether every packet carries a presentation timestamp. Without them (AVI with
+    /// B-frames) frames are numbered by counting from the start, and random access becomes a
+    /// sequential decode.
+    has_pts: bool,
     rotation: Rotation,
     scaler: Option<Scaler>,
 }
@@ -129,6 +133,7 @@ impl Video {
             index_of_pts: HashMap::new(),
             order_of_pts: HashMap::new(),
             keyframes: Vec::new(),
+            has_pts: true,
             rotation,
             scaler: None,
         };
@@ -174,8 +179,8 @@ impl Video {
             if is_discarded(&packet) {
                 continue;
             }
-            // A stream without timestamps (rare: raw elementary streams) is numbered in
-            // decode order, which is then also presentation order.
+            self.has_pts &= packet.pts().is_some();
+            // Timestamps are only keys here; frames without them get unique ones.
             let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
             next_synthetic = pts + 1;
             self.packets.push(PacketInfo {
@@ -187,12 +192,8 @@ impl Video {
         let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
         pts.sort_unstable();
         pts.dedup();
-        if pts.len() != self.packets.len() {
-            return Err(Error::input(
-                &path,
-                "frames share timestamps, so they cannot be ordered for random access",
-            ));
-        }
+        // Shared timestamps cannot be told apart either: count instead.
+        self.has_pts &= pts.len() == self.packets.len();
         self.keyframes = (0..self.packets.len())
             .filter(|&i| self.packets[i].key)
             .collect();
@@ -223,6 +224,11 @@ impl Video {
                 &self.info.path,
                 format!("frame {bad} is past the end ({} frames)", self.info.total_frames),
             ));
+        }
+        if !self.has_pts {
+            self.seek_to_packet(0)?;
+            self.decode_run(indices, 0, 0, &|_| true, false, &mut sink)?;
+            return Ok(());
         }
         let mut next = 0;
         while next < indices.len() {
@@ -302,6 +308,7 @@ impl Video {
         let mut packet = Packet::empty();
         let mut fed = start;
         let mut draining = false;
+        let mut counted = 0u64; // frames output so far, for streams numbered by counting
         loop {
             // Take every frame the decoder has ready.
             loop {
@@ -314,12 +321,18 @@ impl Video {
                     Err(ffmpeg::Error::Eof) => return Ok(next),
                     Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
                 }
-                let Some(shown) = frame
-                    .timestamp()
-                    .or(frame.pts())
-                    .and_then(|t| self.index_of_pts.get(&t).copied())
-                else {
-                    continue;
+                let shown = if self.has_pts {
+                    let Some(shown) = frame
+                        .timestamp()
+                        .or(frame.pts())
+                        .and_then(|t| self.index_of_pts.get(&t).copied())
+                    else {
+                        continue;
+                    };
+                    shown
+                } else {
+                    counted += 1;
+                    counted - 1
                 };
                 if shown > indices[next] {
                     // The decoder dropped a wanted frame (a broken reference).
@@ -366,6 +379,7 @@ impl Video {
             let order = packet
                 .pts()
                 .or(packet.dts())
+                .filter(|_| self.has_pts)
                 .and_then(|t| self.order_of_pts.get(&t).copied())
                 .unwrap_or(fed);
             if order < fed {

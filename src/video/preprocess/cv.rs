@@ -1,0 +1,123 @@
+//! OpenCV's `cv::resize` with INTER_LINEAR on CV_8UC3 (imgproc/src/resize.cpp,
+//! `resizeGeneric_` with `HResizeLinear` / `VResizeLinear`): per output index a source index
+//! and two 11-bit weights rounded from f32; a horizontal pass into int32 rows (weights sum to
+//! about 2048), then a vertical pass rounded as the SIMD `VResizeLinearVec_32s8u` does it:
+//! `(((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2`, saturated to uint8.
+//! OpenCV 5.0.0 (the fixtures' version) rounds every pixel that way, including the last ones
+//! of a row; the textbook `(r0 * b0 + r1 * b1 + 2^21) >> 22` differs by 1 on ~5% of them.
+//! An exact 2:1 shrink takes OpenCV's INTER_AREA fast path instead, whose
+//! `(a + b + c + d + 2) >> 2` these weights (1024, 1024) reproduce exactly.
+
+use super::{FilteredRows, RowSource};
+use crate::video::frame::RgbFrame;
+
+const COEF_SCALE: f32 = 2048.0; // INTER_RESIZE_COEF_SCALE = 1 << 11
+
+/// One axis: per output index the two source indices (clamped to the image) and weights.
+struct Axis {
+    index: Vec<[usize; 2]>,
+    weight: Vec<[i32; 2]>,
+}
+
+impl Axis {
+    /// `clamp_x`: the horizontal pass moves an out-of-range source position onto the edge
+    /// pixel with weights (2048, 0); the vertical pass only clamps the row indices and keeps
+    /// the fractional weights.
+    fn new(in_size: usize, out_size: usize, clamp_x: bool) -> Self {
+        // resize() derives scale as 1 / (dsize / ssize), both in double.
+        let scale = 1.0 / (out_size as f64 / in_size as f64);
+        let last = in_size as i64 - 1;
+        let (mut index, mut weight) = (Vec::new(), Vec::new());
+        for d in 0..out_size {
+            let pos = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut s = pos.floor() as i64;
+            let mut f = pos - s as f32;
+            if clamp_x && (s < 0 || s >= last) {
+                (s, f) = (s.clamp(0, last), 0.0);
+            }
+            // saturate_cast<short>(float) rounds half to even (cvRound).
+            let w0 = ((1.0 - f) * COEF_SCALE).round_ties_even() as i32;
+            let w1 = (f * COEF_SCALE).round_ties_even() as i32;
+            index.push([s.clamp(0, last) as usize, (s + 1).clamp(0, last) as usize]);
+            weight.push([w0, w1]);
+        }
+        Self { index, weight }
+    }
+}
+
+/// An INTER_LINEAR resize plan from one input size to one output size.
+pub struct CvLinear {
+    src: (usize, usize),
+    dst: (usize, usize),
+    horizontal: Axis,
+    vertical: Axis,
+}
+
+impl CvLinear {
+    pub fn new(src_w: usize, src_h: usize, dst_w: usize, dst_h: usize) -> Self {
+        Self {
+            src: (src_w, src_h),
+            dst: (dst_w, dst_h),
+            horizontal: Axis::new(src_w, dst_w, true),
+            vertical: Axis::new(src_h, dst_h, false),
+        }
+    }
+
+    /// (width, height) of the input this plan is for.
+    pub fn src_size(&self) -> (usize, usize) {
+        self.src
+    }
+
+    /// Resize `src` (which must be `src_size()`); an unchanged size is a copy, as in OpenCV.
+    pub fn resize(&self, src: &impl RowSource) -> RgbFrame {
+        assert_eq!((src.width(), src.height()), self.src, "plan made for another size");
+        let (dst_w, dst_h) = self.dst;
+        let row_len = dst_w * 3;
+        if self.dst == self.src {
+            return copy_rows(src, dst_w, dst_h);
+        }
+        if row_len == 0 || dst_h == 0 {
+            return RgbFrame::new(dst_w, dst_h, Vec::new());
+        }
+        let mut needed = vec![false; self.src.1];
+        for &[r0, r1] in &self.vertical.index {
+            (needed[r0], needed[r1]) = (true, true);
+        }
+        let filtered = FilteredRows::new(
+            src,
+            0..self.src.1,
+            |y| needed[y],
+            row_len,
+            |row, out: &mut [i32]| self.horizontal_row(row, out),
+        );
+        let mut data = vec![0u8; dst_h * row_len];
+        for (dy, out) in data.chunks_exact_mut(row_len).enumerate() {
+            let [r0, r1] = self.vertical.index[dy];
+            let [b0, b1] = self.vertical.weight[dy];
+            for ((o, &s0), &s1) in out.iter_mut().zip(filtered.row(r0)).zip(filtered.row(r1)) {
+                let v = ((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16);
+                *o = ((v + 2) >> 2).clamp(0, 255) as u8;
+            }
+        }
+        RgbFrame::new(dst_w, dst_h, data)
+    }
+
+    /// `HResizeLinear<uchar, int, short, 2048>` for one row.
+    fn horizontal_row(&self, row: &[u8], out: &mut [i32]) {
+        let taps = self.horizontal.index.iter().zip(&self.horizontal.weight);
+        for (px, (&[x0, x1], &[a0, a1])) in out.chunks_exact_mut(3).zip(taps) {
+            for c in 0..3 {
+                px[c] = row[x0 * 3 + c] as i32 * a0 + row[x1 * 3 + c] as i32 * a1;
+            }
+        }
+    }
+}
+
+fn copy_rows(src: &impl RowSource, width: usize, height: usize) -> RgbFrame {
+    let mut data = Vec::with_capacity(width * height * 3);
+    let mut scratch = Vec::new();
+    for y in 0..height {
+        data.extend_from_slice(src.row(y, &mut scratch));
+    }
+    RgbFrame::new(width, height, data)
+}

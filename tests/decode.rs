@@ -1,0 +1,158 @@
+//! Random access must give exactly the frames a full sequential decode gives, on real videos
+//! and on synthetic ones in other containers and codecs.
+
+mod common;
+
+use apollo::video::decode::Video;
+use apollo::video::frame::RgbFrame;
+use apollo::video::rotate::Rotation;
+use apollo::video::sample::{plan, SamplingConfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn random_access(path: &Path, indices: &[u64]) -> BTreeMap<u64, RgbFrame> {
+    let mut out = BTreeMap::new();
+    Video::open(path)
+        .unwrap()
+        .frames_at(indices, |i, f| {
+            out.insert(i, f);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn sequential(path: &Path, indices: &[u64]) -> BTreeMap<u64, RgbFrame> {
+    let mut out = BTreeMap::new();
+    Video::open(path)
+        .unwrap()
+        .decode_all(indices, |i, f| {
+            out.insert(i, f);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// The plan's frames plus a spread of others: first, last, and a stride that lands in every
+/// group of pictures at varying offsets.
+fn probe_indices(path: &Path) -> Vec<u64> {
+    let video = Video::open(path).unwrap();
+    let info = video.info();
+    let p = plan(info.total_frames, info.fps, &SamplingConfig::default()).unwrap();
+    let mut idx = p.frames_to_decode();
+    idx.extend((0..info.total_frames).step_by(7));
+    idx.push(info.total_frames - 1);
+    idx.sort_unstable();
+    idx.dedup();
+    idx
+}
+
+fn assert_random_access_matches(path: &Path) {
+    let idx = probe_indices(path);
+    let fast = random_access(path, &idx);
+    let slow = sequential(path, &idx);
+    assert_eq!(fast.len(), idx.len(), "{}: random access missed frames", path.display());
+    assert_eq!(slow.len(), idx.len(), "{}: sequential decode missed frames", path.display());
+    for i in &idx {
+        assert!(fast[i] == slow[i], "{}: frame {i} differs", path.display());
+    }
+}
+
+#[test]
+fn real_videos_metadata() {
+    let expect = [
+        ("bigbuckbunny.mp4", 1280, 720, 25.0, 132),
+        ("bikes.mp4", 640, 272, 25.0, 250),
+        ("carphone_pristine.mp4", 176, 144, 29.97, 120),
+    ];
+    for (name, w, h, fps, frames) in expect {
+        let v = Video::open(&common::real_video(name)).unwrap();
+        let i = v.info();
+        assert_eq!((i.width, i.height, i.total_frames), (w, h, frames), "{name}");
+        assert!((i.fps - fps).abs() < 0.01, "{name}: fps {}", i.fps);
+        assert_eq!(i.duration_s, frames as f64 / i.fps);
+    }
+}
+
+#[test]
+fn random_access_equals_sequential_decode_on_real_videos() {
+    for name in common::REAL_VIDEOS {
+        assert_random_access_matches(&common::real_video(name));
+    }
+}
+
+#[test]
+fn random_access_equals_sequential_decode_across_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Short keyframe intervals and B-frames make seeking and reordering matter.
+    let cases: [(&str, &[&str]); 5] = [
+        ("h264.mp4", &["-c:v", "libx264", "-g", "12", "-bf", "3"]),
+        ("vp9.webm", &["-c:v", "libvpx-vp9", "-g", "10", "-deadline", "realtime"]),
+        ("vp8.mkv", &["-c:v", "libvpx", "-g", "10"]),
+        ("mpeg4.avi", &["-c:v", "mpeg4", "-g", "9", "-bf", "2"]),
+        ("anim.gif", &[]),
+    ];
+    for (name, codec) in cases {
+        let path = dir.path().join(name);
+        common::synthetic(&path, "96x64", "10", "6", codec);
+        assert_random_access_matches(&path);
+    }
+}
+
+/// Frame 3 of `path` as ffmpeg's own command-line tool shows it (auto-rotated), RGB24.
+fn ffmpeg_frame(path: &Path, out: &Path) -> Vec<u8> {
+    let (p, o) = (path.to_str().unwrap(), out.to_str().unwrap());
+    common::ffmpeg(&["-i", p, "-vf", "select=eq(n\\,3)", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", o]);
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn rotation_metadata_turns_the_frames_as_ffmpeg_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.mp4");
+    let turned = dir.path().join("turned.mp4");
+    common::synthetic(&plain, "64x32", "10", "1", &["-c:v", "libx264"]);
+    common::ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        turned.to_str().unwrap(),
+    ]);
+    let info = Video::open(&turned).unwrap().info().clone();
+    assert_eq!((info.width, info.height), (32, 64));
+    // Which quarter turn ffmpeg applies to this file decides which one we must apply.
+    let raw = dir.path().join("f.rgb");
+    let ff_plain = RgbFrame::new(64, 32, ffmpeg_frame(&plain, &raw));
+    let ff_turned = ffmpeg_frame(&turned, &raw);
+    let turn = [Rotation::Cw90, Rotation::Cw180, Rotation::Cw270]
+        .into_iter()
+        .find(|r| r.apply(ff_plain.clone()).data == ff_turned)
+        .expect("ffmpeg turns the picture by a quarter turn");
+    assert_eq!(info.rotation, turn.degrees());
+    let ours_plain = random_access(&plain, &[3]).remove(&3).unwrap();
+    let ours_turned = random_access(&turned, &[3]).remove(&3).unwrap();
+    assert!(turn.apply(ours_plain) == ours_turned);
+}
+
+#[test]
+fn frames_are_those_ffmpeg_numbers_the_same() {
+    // ffmpeg's `select=eq(n,N)` counts frames in presentation order as its decoder outputs
+    // them: an independent check of our numbering (and of the RGB conversion).
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("f.rgb");
+    for name in common::REAL_VIDEOS {
+        let path = common::real_video(name);
+        let picks = [0u64, 37, 101];
+        let ours = random_access(&path, &picks);
+        for n in picks {
+            let (p, o) = (path.to_str().unwrap(), raw.to_str().unwrap());
+            let select = format!("select=eq(n\\,{n})");
+            common::ffmpeg(&["-i", p, "-vf", &select, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", o]);
+            assert!(std::fs::read(&raw).unwrap() == ours[&n].data, "{name}: frame {n}");
+        }
+    }
+}
