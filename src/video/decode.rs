@@ -74,9 +74,14 @@ struct Scaler {
 fn ffmpeg_init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
-        let _ = video_rs::init();
-        // ffmpeg's own chatter would break the one-line error contract.
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        let _ = ffmpeg::init();
+        // ffmpeg's own chatter would break the one-line error contract; `-v` lets it through.
+        let level = if tracing::enabled!(tracing::Level::DEBUG) {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Quiet
+        };
+        ffmpeg::util::log::set_level(level);
     });
 }
 
@@ -164,6 +169,7 @@ impl Video {
         let path = self.info.path.clone();
         let mut packet = Packet::empty();
         let mut next_synthetic = 0i64;
+        let mut read = 0i64; // video packets read, shown or not
         loop {
             match packet.read(&mut self.input) {
                 Ok(()) => {}
@@ -176,6 +182,7 @@ impl Video {
             if packet.stream() != self.stream {
                 continue;
             }
+            read += 1;
             if is_discarded(&packet) {
                 continue;
             }
@@ -188,6 +195,13 @@ impl Video {
                 dts: packet.dts(),
                 key: packet.is_key(),
             });
+        }
+        let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());
+        if declared > read {
+            return Err(Error::input(
+                &path,
+                format!("the file is truncated: its header lists {declared} frames, {read} are present"),
+            ));
         }
         let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
         pts.sort_unstable();

@@ -7,10 +7,12 @@
 //! 3. x / 255 in f32, then (x - mean) / std in f32;
 //! 4. stack a clip as (frames, 3, H, W) for SigLIP and (3, frames, H, W) for InternVideo2.
 //!
-//! The padded square is never materialised: padding rows are one constant row, so each resizer
-//! filters that row once and reuses it. tests/fixtures/preprocess (made by
+//! The padded square is never materialised ([`Canvas`]): the resizers' integer sums are regrouped
+//! so that all taps falling on padding become one term (exact: integer addition is
+//! associative), and padding rows are filtered once. tests/fixtures/preprocess (made by
 //! tests/reference/make_preprocess_fixtures.py with Pillow and OpenCV) pins the numerics.
 
+mod canvas;
 mod cv;
 mod pil;
 #[cfg(test)]
@@ -19,6 +21,7 @@ mod tests;
 use crate::video::frame::RgbFrame;
 use rayon::prelude::*;
 
+pub use canvas::Canvas;
 pub use cv::CvLinear;
 pub use pil::PilBicubic;
 
@@ -100,8 +103,8 @@ impl EncoderSpec {
 
     /// Pad and resize one frame: the uint8 picture the normalisation starts from.
     pub fn resize_frame(&self, frame: &RgbFrame) -> RgbFrame {
-        let square = PaddedSquare::new(frame, self.pad_colour());
-        Resizer::new(self, square.side).run(&square)
+        let square = Canvas::centred_square(frame, self.pad_colour());
+        Resizer::new(self, square.width()).run(&square)
     }
 
     /// One clip's tensor: every frame padded, resized, normalised, in this encoder's layout.
@@ -112,10 +115,10 @@ impl EncoderSpec {
         let resized: Vec<RgbFrame> = frames
             .par_iter()
             .map(|frame| {
-                let square = PaddedSquare::new(frame, pad);
+                let square = Canvas::centred_square(frame, pad);
                 match &plan {
-                    Some(plan) if plan.side() == square.side => plan.run(&square),
-                    _ => Resizer::new(self, square.side).run(&square),
+                    Some(plan) if plan.side() == square.width() => plan.run(&square),
+                    _ => Resizer::new(self, square.width()).run(&square),
                 }
             })
             .collect();
@@ -217,24 +220,18 @@ impl Preprocessor {
 /// `pad_to_center_square`: the frame centred on a square of side max(W, H) filled with `pad`,
 /// offsets top = (side - H) / 2, left = (side - W) / 2 (floor).
 pub fn pad_to_square(frame: &RgbFrame, pad: [u8; 3]) -> RgbFrame {
-    let square = PaddedSquare::new(frame, pad);
-    let mut data = Vec::with_capacity(square.side * square.side * 3);
-    let mut scratch = Vec::new();
-    for y in 0..square.side {
-        data.extend_from_slice(square.row(y, &mut scratch));
-    }
-    RgbFrame::new(square.side, square.side, data)
+    Canvas::centred_square(frame, pad).to_frame()
 }
 
 /// Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB8 frame, bit for bit.
 pub fn resize_bicubic_pil(frame: &RgbFrame, width: usize, height: usize) -> RgbFrame {
-    PilBicubic::new(frame.width, frame.height, width, height).resize(frame)
+    PilBicubic::new(frame.width, frame.height, width, height).resize(&Canvas::of_frame(frame))
 }
 
 /// OpenCV's `cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)` on an RGB8
 /// frame, bit for bit (as OpenCV's SIMD code rounds).
 pub fn resize_linear_cv(frame: &RgbFrame, width: usize, height: usize) -> RgbFrame {
-    CvLinear::new(frame.width, frame.height, width, height).resize(frame)
+    CvLinear::new(frame.width, frame.height, width, height).resize(&Canvas::of_frame(frame))
 }
 
 /// The plan (precomputed coefficients) for resizing a square of one side to an encoder's size.
@@ -259,154 +256,10 @@ impl Resizer {
         }
     }
 
-    fn run(&self, square: &PaddedSquare) -> RgbFrame {
+    fn run(&self, square: &Canvas) -> RgbFrame {
         match self {
             Resizer::Pil(p) => p.resize(square),
             Resizer::Cv(c) => c.resize(square),
         }
-    }
-}
-
-/// An RGB8 picture read a row at a time, so that resizers can take the padded square without
-/// it being built. Rows for which `is_padding_row` is true must all be identical: resizers
-/// filter one of them and copy the result to the others.
-pub trait RowSource: Sync {
-    fn width(&self) -> usize;
-    fn height(&self) -> usize;
-    /// Row `y`, `width * 3` bytes; `scratch` may be used to build it.
-    fn row<'a>(&'a self, y: usize, scratch: &'a mut Vec<u8>) -> &'a [u8];
-    fn is_padding_row(&self, _y: usize) -> bool {
-        false
-    }
-}
-
-impl RowSource for RgbFrame {
-    fn width(&self) -> usize {
-        self.width
-    }
-
-    fn height(&self) -> usize {
-        self.height
-    }
-
-    fn row<'a>(&'a self, y: usize, _scratch: &'a mut Vec<u8>) -> &'a [u8] {
-        frame_row(self, y)
-    }
-}
-
-fn frame_row(frame: &RgbFrame, y: usize) -> &[u8] {
-    let stride = frame.width * 3;
-    &frame.data[y * stride..(y + 1) * stride]
-}
-
-/// A frame centred on a square canvas of one colour, as `pad_to_center_square` lays it out.
-pub struct PaddedSquare<'a> {
-    frame: &'a RgbFrame,
-    side: usize,
-    top: usize,
-    left: usize,
-    /// One full row of the pad colour (`side * 3` bytes).
-    pad_row: Vec<u8>,
-}
-
-impl<'a> PaddedSquare<'a> {
-    pub fn new(frame: &'a RgbFrame, pad: [u8; 3]) -> Self {
-        let side = frame.width.max(frame.height);
-        Self {
-            frame,
-            side,
-            top: (side - frame.height) / 2,
-            left: (side - frame.width) / 2,
-            pad_row: pad.iter().copied().cycle().take(side * 3).collect(),
-        }
-    }
-
-    pub fn side(&self) -> usize {
-        self.side
-    }
-
-    /// (top, left): where the frame's first pixel sits on the square.
-    pub fn offsets(&self) -> (usize, usize) {
-        (self.top, self.left)
-    }
-}
-
-impl RowSource for PaddedSquare<'_> {
-    fn width(&self) -> usize {
-        self.side
-    }
-
-    fn height(&self) -> usize {
-        self.side
-    }
-
-    fn row<'s>(&'s self, y: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-        if self.is_padding_row(y) {
-            return &self.pad_row;
-        }
-        let picture = frame_row(self.frame, y - self.top);
-        if self.frame.width == self.side {
-            return picture; // landscape: no padding columns, no copy
-        }
-        let (left, width) = (self.left * 3, picture.len());
-        scratch.clear();
-        scratch.extend_from_slice(&self.pad_row[..left]);
-        scratch.extend_from_slice(picture);
-        scratch.extend_from_slice(&self.pad_row[left + width..]);
-        scratch
-    }
-
-    fn is_padding_row(&self, y: usize) -> bool {
-        y < self.top || y >= self.top + self.frame.height
-    }
-}
-
-/// The first (horizontal) pass of a separable resize for the source rows in `first..last`
-/// that `needed` selects, each filtered once; padding rows share one filtered row.
-struct FilteredRows<T> {
-    first: usize,
-    /// Slot of each row in `first..last` (usize::MAX: not needed).
-    slot: Vec<usize>,
-    stride: usize,
-    data: Vec<T>,
-}
-
-impl<T: Copy + Default> FilteredRows<T> {
-    fn new(
-        src: &impl RowSource,
-        rows: std::ops::Range<usize>,
-        needed: impl Fn(usize) -> bool,
-        stride: usize,
-        filter: impl Fn(&[u8], &mut [T]),
-    ) -> Self {
-        let mut slot = vec![usize::MAX; rows.len()];
-        let mut padding_slot = None;
-        let mut data = Vec::new();
-        let mut scratch = Vec::new();
-        for y in rows.clone().filter(|&y| needed(y)) {
-            let padding = src.is_padding_row(y);
-            if let (true, Some(s)) = (padding, padding_slot) {
-                slot[y - rows.start] = s;
-                continue;
-            }
-            let s = data.len() / stride.max(1);
-            data.resize(data.len() + stride, T::default());
-            filter(src.row(y, &mut scratch), &mut data[s * stride..]);
-            slot[y - rows.start] = s;
-            if padding {
-                padding_slot = Some(s);
-            }
-        }
-        Self {
-            first: rows.start,
-            slot,
-            stride,
-            data,
-        }
-    }
-
-    fn row(&self, y: usize) -> &[T] {
-        let s = self.slot[y - self.first];
-        &self.data[s * self.stride..(s + 1) * self.stride]
     }
 }

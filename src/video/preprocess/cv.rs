@@ -7,8 +7,11 @@
 //! of a row; the textbook `(r0 * b0 + r1 * b1 + 2^21) >> 22` differs by 1 on ~5% of them.
 //! An exact 2:1 shrink takes OpenCV's INTER_AREA fast path instead, whose
 //! `(a + b + c + d + 2) >> 2` these weights (1024, 1024) reproduce exactly.
+//!
+//! Only the picture rows the vertical pass reads are filtered, and all padding rows share one
+//! filtered row.
 
-use super::{FilteredRows, RowSource};
+use super::canvas::Canvas;
 use crate::video::frame::RgbFrame;
 
 const COEF_SCALE: f32 = 2048.0; // INTER_RESIZE_COEF_SCALE = 1 << 11
@@ -68,56 +71,100 @@ impl CvLinear {
         self.src
     }
 
-    /// Resize `src` (which must be `src_size()`); an unchanged size is a copy, as in OpenCV.
-    pub fn resize(&self, src: &impl RowSource) -> RgbFrame {
-        assert_eq!((src.width(), src.height()), self.src, "plan made for another size");
+    /// Resize `canvas` (which must be `src_size()`); an unchanged size is a copy, as in OpenCV.
+    pub fn resize(&self, canvas: &Canvas) -> RgbFrame {
+        let size = (canvas.width(), canvas.height());
+        assert_eq!(size, self.src, "plan made for another size");
         let (dst_w, dst_h) = self.dst;
-        let row_len = dst_w * 3;
         if self.dst == self.src {
-            return copy_rows(src, dst_w, dst_h);
+            return canvas.to_frame();
         }
-        if row_len == 0 || dst_h == 0 {
+        if dst_w == 0 || dst_h == 0 {
             return RgbFrame::new(dst_w, dst_h, Vec::new());
         }
-        let mut needed = vec![false; self.src.1];
-        for &[r0, r1] in &self.vertical.index {
-            (needed[r0], needed[r1]) = (true, true);
-        }
-        let filtered = FilteredRows::new(
-            src,
-            0..self.src.1,
-            |y| needed[y],
-            row_len,
-            |row, out: &mut [i32]| self.horizontal_row(row, out),
-        );
+        let rows = FilteredRows::new(self, canvas);
+        let row_len = dst_w * 3;
         let mut data = vec![0u8; dst_h * row_len];
         for (dy, out) in data.chunks_exact_mut(row_len).enumerate() {
             let [r0, r1] = self.vertical.index[dy];
             let [b0, b1] = self.vertical.weight[dy];
-            for ((o, &s0), &s1) in out.iter_mut().zip(filtered.row(r0)).zip(filtered.row(r1)) {
-                let v = ((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16);
-                *o = ((v + 2) >> 2).clamp(0, 255) as u8;
-            }
+            vertical_row(rows.row(r0), rows.row(r1), b0, b1, out);
         }
         RgbFrame::new(dst_w, dst_h, data)
     }
 
-    /// `HResizeLinear<uchar, int, short, 2048>` for one row.
-    fn horizontal_row(&self, row: &[u8], out: &mut [i32]) {
+    /// `HResizeLinear<uchar, int, short, 2048>` for canvas row `y` (a picture row or padding).
+    fn horizontal_row(&self, canvas: &Canvas, y: Option<usize>, out: &mut [i32]) {
+        let (_, left) = canvas.offsets();
+        let width = canvas.picture().width;
+        let pad = canvas.pad();
+        let row = y.map(|y| canvas.picture_row(y));
+        let pixel = |x: usize, c: usize| match (row, x.checked_sub(left)) {
+            (Some(row), Some(px)) if px < width => row[px * 3 + c] as i32,
+            _ => pad[c] as i32,
+        };
         let taps = self.horizontal.index.iter().zip(&self.horizontal.weight);
         for (px, (&[x0, x1], &[a0, a1])) in out.chunks_exact_mut(3).zip(taps) {
-            for c in 0..3 {
-                px[c] = row[x0 * 3 + c] as i32 * a0 + row[x1 * 3 + c] as i32 * a1;
+            for (c, v) in px.iter_mut().enumerate() {
+                *v = pixel(x0, c) * a0 + pixel(x1, c) * a1;
             }
         }
     }
 }
 
-fn copy_rows(src: &impl RowSource, width: usize, height: usize) -> RgbFrame {
-    let mut data = Vec::with_capacity(width * height * 3);
-    let mut scratch = Vec::new();
-    for y in 0..height {
-        data.extend_from_slice(src.row(y, &mut scratch));
+/// The vertical pass for one output row, rounded as `VResizeLinearVec_32s8u` does.
+fn vertical_row(s0: &[i32], s1: &[i32], b0: i32, b1: i32, out: &mut [u8]) {
+    for ((o, &r0), &r1) in out.iter_mut().zip(s0).zip(s1) {
+        let v = ((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16);
+        *o = ((v + 2) >> 2).clamp(0, 255) as u8;
     }
-    RgbFrame::new(width, height, data)
+}
+
+/// Horizontally filtered canvas rows: the picture rows the vertical pass reads, and one row
+/// standing for every padding row.
+struct FilteredRows {
+    top: usize,
+    picture_height: usize,
+    /// Slot in `data` of each picture row (usize::MAX: not read).
+    slot: Vec<usize>,
+    row_len: usize,
+    data: Vec<i32>,
+}
+
+impl FilteredRows {
+    fn new(plan: &CvLinear, canvas: &Canvas) -> Self {
+        let (top, _) = canvas.offsets();
+        let picture_height = canvas.picture().height;
+        let row_len = plan.dst.0 * 3;
+        let mut slot = vec![usize::MAX; picture_height];
+        let mut data = vec![0i32; row_len]; // slot 0: the padding row
+        plan.horizontal_row(canvas, None, &mut data);
+        for y in plan.vertical.index.iter().flatten().copied() {
+            let Some(py) = y.checked_sub(top).filter(|&py| py < picture_height) else {
+                continue;
+            };
+            if slot[py] == usize::MAX {
+                slot[py] = data.len() / row_len;
+                data.resize(data.len() + row_len, 0);
+                let at = data.len() - row_len;
+                plan.horizontal_row(canvas, Some(py), &mut data[at..]);
+            }
+        }
+        Self {
+            top,
+            picture_height,
+            slot,
+            row_len,
+            data,
+        }
+    }
+
+    /// Filtered canvas row `y`.
+    fn row(&self, y: usize) -> &[i32] {
+        let s = match y.checked_sub(self.top) {
+            Some(py) if py < self.picture_height => self.slot[py],
+            _ => 0,
+        };
+        &self.data[s * self.row_len..(s + 1) * self.row_len]
+    }
 }

@@ -159,7 +159,7 @@ fn padding_centres_the_frame_with_floor_offsets() {
         let square = pad_to_square(&frame, pad);
         let side = w.max(h);
         assert_eq!((square.width, square.height), (side, side));
-        assert_eq!(PaddedSquare::new(&frame, pad).offsets(), (top, left));
+        assert_eq!(Canvas::centred_square(&frame, pad).offsets(), (top, left));
         for y in 0..side {
             for x in 0..side {
                 let inside = (top..top + h).contains(&y) && (left..left + w).contains(&x);
