@@ -13,7 +13,12 @@ fn apollo() -> Command {
 
 /// Runs `apollo inspect --json` and returns (exit code, parsed lines, stderr).
 fn inspect_json(args: &[&str]) -> (i32, Vec<Value>, String) {
-    let out = apollo().arg("inspect").arg("--json").args(args).output().unwrap();
+    let out = apollo()
+        .arg("inspect")
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines = stdout
         .lines()
@@ -44,7 +49,11 @@ fn bad_inputs_get_one_line_errors_and_exit_code_3() {
     assert_input_error(d, "is a directory");
     std::fs::write(d.join("empty.mp4"), b"").unwrap();
     assert_input_error(&d.join("empty.mp4"), "empty");
-    std::fs::write(d.join("notes.mp4"), "just some text, not a video\n".repeat(100)).unwrap();
+    std::fs::write(
+        d.join("notes.mp4"),
+        "just some text, not a video\n".repeat(100),
+    )
+    .unwrap();
     assert_input_error(&d.join("notes.mp4"), "not a video");
 
     // Truncated to half its size: with the index at the end (as bikes.mp4 has it) nothing
@@ -54,13 +63,27 @@ fn bad_inputs_get_one_line_errors_and_exit_code_3() {
     assert_input_error(&d.join("half.mp4"), "not a video");
     let fast = d.join("faststart.mp4");
     let src = common::real_video("bikes.mp4");
-    common::ffmpeg(&["-i", src.to_str().unwrap(), "-c", "copy", "-movflags", "+faststart", fast.to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-i",
+        src.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        fast.to_str().unwrap(),
+    ]);
     let full = std::fs::read(&fast).unwrap();
     std::fs::write(d.join("half-faststart.mp4"), &full[..full.len() / 2]).unwrap();
     assert_input_error(&d.join("half-faststart.mp4"), "truncated");
 
     let audio = d.join("tone.m4a");
-    common::ffmpeg(&["-f", "lavfi", "-i", "sine=duration=1", audio.to_str().unwrap()]);
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=1",
+        audio.to_str().unwrap(),
+    ]);
     assert_input_error(&audio, "no video stream");
 }
 
@@ -73,15 +96,27 @@ fn odd_but_valid_videos_get_a_plan() {
     common::synthetic(&tiny, "16x16", "25", "1", &["-c:v", "libx264"]);
     let wide = dir.path().join("4000x100.mp4");
     common::synthetic(&wide, "4000x100", "25", "1", &["-c:v", "libx264"]);
-    let args: Vec<&str> = [&one, &tiny, &wide].iter().map(|p| p.to_str().unwrap()).collect();
+    let args: Vec<&str> = [&one, &tiny, &wide]
+        .iter()
+        .map(|p| p.to_str().unwrap())
+        .collect();
     let (code, lines, stderr) = inspect_json(&args);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(lines.len(), 3);
     // One frame: the reference pads the single clip with that frame.
     assert_eq!(lines[0]["total_frames"], 1);
-    assert_eq!(lines[0]["clips"][0]["frame_indices"], serde_json::json!([0, 0, 0, 0]));
-    assert_eq!((lines[1]["width"].as_u64(), lines[1]["height"].as_u64()), (Some(16), Some(16)));
-    assert_eq!((lines[2]["width"].as_u64(), lines[2]["height"].as_u64()), (Some(4000), Some(100)));
+    assert_eq!(
+        lines[0]["clips"][0]["frame_indices"],
+        serde_json::json!([0, 0, 0, 0])
+    );
+    assert_eq!(
+        (lines[1]["width"].as_u64(), lines[1]["height"].as_u64()),
+        (Some(16), Some(16))
+    );
+    assert_eq!(
+        (lines[2]["width"].as_u64(), lines[2]["height"].as_u64()),
+        (Some(4000), Some(100))
+    );
     for l in &lines {
         assert!(l.get("error").is_none());
     }
@@ -98,20 +133,33 @@ fn odd_but_valid_videos_get_a_plan() {
 #[test]
 fn json_lines_report_the_plan_and_failures_without_stopping() {
     let bikes = common::real_video("bikes.mp4");
-    let (code, lines, stderr) = inspect_json(&[bikes.to_str().unwrap(), "/nonexistent.mp4", bikes.to_str().unwrap()]);
+    let (code, lines, stderr) = inspect_json(&[
+        bikes.to_str().unwrap(),
+        "/nonexistent.mp4",
+        bikes.to_str().unwrap(),
+    ]);
     assert_eq!(code, 3, "a failed video makes the exit code non-zero");
-    assert!(stderr.is_empty(), "with --json the error is in the record: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "with --json the error is in the record: {stderr}"
+    );
     assert_eq!(lines.len(), 3);
     let v = &lines[0];
     assert_eq!(v["path"], bikes.to_str().unwrap());
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(272)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(272))
+    );
     assert_eq!(v["fps"], 25.0);
     assert_eq!(v["total_frames"], 250);
     assert_eq!(v["duration_s"], 10.0);
     assert_eq!(v["effective_ratio"], 1.0);
     let clips = v["clips"].as_array().unwrap();
     assert_eq!(clips.len(), 5);
-    assert_eq!(clips[0]["frame_indices"], serde_json::json!([1, 13, 25, 37]));
+    assert_eq!(
+        clips[0]["frame_indices"],
+        serde_json::json!([1, 13, 25, 37])
+    );
     assert_eq!(clips[0]["start_s"], 0.04);
     assert_eq!(clips[4]["end_s"], 9.48);
     assert_eq!(v["video_tokens"], 5 * 128);
@@ -131,11 +179,17 @@ fn text_mode_shows_metadata_plan_and_prompt() {
     let out = apollo().arg("inspect").arg(&path).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("176x144, 29.97003 fps, 120 frames, 4.004 s, h264"), "{text}");
+    assert!(
+        text.contains("176x144, 29.97003 fps, 120 frames, 4.004 s, h264"),
+        "{text}"
+    );
     assert!(text.contains("3 clips of 4 frames"), "{text}");
     assert!(text.contains("frames 32 46 60 74"), "{text}");
     assert!(text.contains("384 video tokens (3 clips x 128)"), "{text}");
-    assert!(text.contains("2 second clips from a 0:00:04.004000 [H:MM:SS] video."), "{text}");
+    assert!(
+        text.contains("2 second clips from a 0:00:04.004000 [H:MM:SS] video."),
+        "{text}"
+    );
 }
 
 #[test]
@@ -151,8 +205,16 @@ fn sampling_flags_and_checkpoint_values_change_the_plan() {
     // A checkpoint directory supplies tokens per clip and the context length; flags win.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("mm_connector")).unwrap();
-    std::fs::write(dir.path().join("mm_connector/config.json"), r#"{"num_output_tokens": 32}"#).unwrap();
-    std::fs::write(dir.path().join("config.json"), r#"{"clip_duration": 2, "llm_cfg": {"model_max_length": 128}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("mm_connector/config.json"),
+        r#"{"num_output_tokens": 32}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"clip_duration": 2, "llm_cfg": {"model_max_length": 128}}"#,
+    )
+    .unwrap();
     let m = dir.path().to_str().unwrap();
     let (_, lines, _) = inspect_json(&["--model-dir", m, p]);
     assert_eq!(lines[0]["effective_ratio"], 0.52);
@@ -160,11 +222,24 @@ fn sampling_flags_and_checkpoint_values_change_the_plan() {
     let (_, lines, _) = inspect_json(&["--model-dir", m, "--tokens-per-clip", "16", p]);
     assert_eq!(lines[0]["video_tokens"], 5 * 16);
 
-    let out = apollo().args(["inspect", "--model-dir", "/nonexistent", p]).output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "a broken checkpoint is a model problem");
-    let out = apollo().args(["inspect", "--clip-sampling-ratio", "0", p]).output().unwrap();
+    let out = apollo()
+        .args(["inspect", "--model-dir", "/nonexistent", p])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a broken checkpoint is a model problem"
+    );
+    let out = apollo()
+        .args(["inspect", "--clip-sampling-ratio", "0", p])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "a bad setting is a usage error");
-    let out = apollo().args(["inspect", "--no-such-flag", p]).output().unwrap();
+    let out = apollo()
+        .args(["inspect", "--no-such-flag", p])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -177,7 +252,12 @@ fn frames_and_contact_sheet_show_what_the_model_sees() {
     apollo()
         .arg("inspect")
         .arg(&path)
-        .args(["--frames", frames.to_str().unwrap(), "--contact-sheet", sheet.to_str().unwrap()])
+        .args([
+            "--frames",
+            frames.to_str().unwrap(),
+            "--contact-sheet",
+            sheet.to_str().unwrap(),
+        ])
         .assert()
         .success();
     let mut names: Vec<String> = std::fs::read_dir(&frames)
@@ -191,5 +271,10 @@ fn frames_and_contact_sheet_show_what_the_model_sees() {
     let frame = apollo::render::png_file::read_png(&frames.join(&names[0])).unwrap();
     assert_eq!((frame.width, frame.height), (640, 272));
     let sheet = apollo::render::png_file::read_png(&sheet).unwrap();
-    assert!(sheet.width > 4 * 192 && sheet.height > 5 * 82, "{}x{}", sheet.width, sheet.height);
+    assert!(
+        sheet.width > 4 * 192 && sheet.height > 5 * 82,
+        "{}x{}",
+        sheet.width,
+        sheet.height
+    );
 }

@@ -52,8 +52,18 @@ fn assert_random_access_matches(path: &Path) {
     let idx = probe_indices(path);
     let fast = random_access(path, &idx);
     let slow = sequential(path, &idx);
-    assert_eq!(fast.len(), idx.len(), "{}: random access missed frames", path.display());
-    assert_eq!(slow.len(), idx.len(), "{}: sequential decode missed frames", path.display());
+    assert_eq!(
+        fast.len(),
+        idx.len(),
+        "{}: random access missed frames",
+        path.display()
+    );
+    assert_eq!(
+        slow.len(),
+        idx.len(),
+        "{}: sequential decode missed frames",
+        path.display()
+    );
     for i in &idx {
         assert!(fast[i] == slow[i], "{}: frame {i} differs", path.display());
     }
@@ -69,7 +79,11 @@ fn real_videos_metadata() {
     for (name, w, h, fps, frames) in expect {
         let v = Video::open(&common::real_video(name)).unwrap();
         let i = v.info();
-        assert_eq!((i.width, i.height, i.total_frames), (w, h, frames), "{name}");
+        assert_eq!(
+            (i.width, i.height, i.total_frames),
+            (w, h, frames),
+            "{name}"
+        );
         assert!((i.fps - fps).abs() < 0.01, "{name}: fps {}", i.fps);
         assert_eq!(i.duration_s, frames as f64 / i.fps);
     }
@@ -88,7 +102,10 @@ fn random_access_equals_sequential_decode_across_containers() {
     // Short keyframe intervals and B-frames make seeking and reordering matter.
     let cases: [(&str, &[&str]); 5] = [
         ("h264.mp4", &["-c:v", "libx264", "-g", "12", "-bf", "3"]),
-        ("vp9.webm", &["-c:v", "libvpx-vp9", "-g", "10", "-deadline", "realtime"]),
+        (
+            "vp9.webm",
+            &["-c:v", "libvpx-vp9", "-g", "10", "-deadline", "realtime"],
+        ),
         ("vp8.mkv", &["-c:v", "libvpx", "-g", "10"]),
         ("mpeg4.avi", &["-c:v", "mpeg4", "-g", "9", "-bf", "2"]),
         ("anim.gif", &[]),
@@ -103,7 +120,19 @@ fn random_access_equals_sequential_decode_across_containers() {
 /// Frame 3 of `path` as ffmpeg's own command-line tool shows it (auto-rotated), RGB24.
 fn ffmpeg_frame(path: &Path, out: &Path) -> Vec<u8> {
     let (p, o) = (path.to_str().unwrap(), out.to_str().unwrap());
-    common::ffmpeg(&["-i", p, "-vf", "select=eq(n\\,3)", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", o]);
+    common::ffmpeg(&[
+        "-i",
+        p,
+        "-vf",
+        "select=eq(n\\,3)",
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        o,
+    ]);
     std::fs::read(out).unwrap()
 }
 
@@ -151,8 +180,23 @@ fn frames_are_those_ffmpeg_numbers_the_same() {
         for n in picks {
             let (p, o) = (path.to_str().unwrap(), raw.to_str().unwrap());
             let select = format!("select=eq(n\\,{n})");
-            common::ffmpeg(&["-i", p, "-vf", &select, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", o]);
-            assert!(std::fs::read(&raw).unwrap() == ours[&n].data, "{name}: frame {n}");
+            common::ffmpeg(&[
+                "-i",
+                p,
+                "-vf",
+                &select,
+                "-frames:v",
+                "1",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                o,
+            ]);
+            assert!(
+                std::fs::read(&raw).unwrap() == ours[&n].data,
+                "{name}: frame {n}"
+            );
         }
     }
 }

@@ -31,24 +31,43 @@ fn every_golden_case_matches_the_reference() {
         let expected = &case["expected"];
         let got = plan(total, fps, &cfg).unwrap_or_else(|e| panic!("case {n}: {e}"));
 
-        let want_indices: Vec<Vec<u64>> = serde_json::from_value(expected["clip_indices"].clone()).unwrap();
-        let got_indices: Vec<Vec<u64>> = got.clips.iter().map(|c| c.frame_indices.clone()).collect();
-        let want_ts: Vec<(f64, f64)> = serde_json::from_value(expected["timestamps"].clone()).unwrap();
+        let want_indices: Vec<Vec<u64>> =
+            serde_json::from_value(expected["clip_indices"].clone()).unwrap();
+        let got_indices: Vec<Vec<u64>> =
+            got.clips.iter().map(|c| c.frame_indices.clone()).collect();
+        let want_ts: Vec<(f64, f64)> =
+            serde_json::from_value(expected["timestamps"].clone()).unwrap();
         let got_ts: Vec<(f64, f64)> = got.clips.iter().map(|c| (c.start_s, c.end_s)).collect();
-        let prompt = video_prompt_with(&got, total as f64 / fps, cfg.clip_duration, "{VIDEO_TOKENS}");
+        let prompt = video_prompt_with(
+            &got,
+            total as f64 / fps,
+            cfg.clip_duration,
+            "{VIDEO_TOKENS}",
+        );
 
         if got.effective_ratio != expected["effective_ratio"].as_f64().unwrap() {
             failures.push(format!("case {n}: ratio {}", got.effective_ratio));
         }
         if got_indices != want_indices {
-            failures.push(format!("case {n} (fps {fps}, {total} frames): indices differ"));
+            failures.push(format!(
+                "case {n} (fps {fps}, {total} frames): indices differ"
+            ));
         }
         if got_ts != want_ts {
-            failures.push(format!("case {n} (fps {fps}, {total} frames): timestamps differ"));
+            failures.push(format!(
+                "case {n} (fps {fps}, {total} frames): timestamps differ"
+            ));
         }
         if prompt != expected["video_prompt"].as_str().unwrap() {
-            failures.push(format!("case {n} (fps {fps}, {total} frames): prompt differs"));
+            failures.push(format!(
+                "case {n} (fps {fps}, {total} frames): prompt differs"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -70,9 +70,8 @@ fn apply_checkpoint(cfg: &mut SamplingConfig, dir: &Path) -> Result<()> {
     let connector = read_json(&connector_path)?;
     cfg.num_output_tokens = connector["num_output_tokens"]
         .as_u64()
-        .ok_or_else(|| {
-            Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens")
-        })? as usize;
+        .ok_or_else(|| Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens"))?
+        as usize;
     let top = read_json(&dir.join("config.json"))?;
     if let Some(d) = top["clip_duration"].as_f64() {
         cfg.clip_duration = d;

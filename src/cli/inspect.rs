@@ -47,7 +47,9 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         let written = match &result {
             Ok(report) if args.json => writeln!(out, "{}", report.to_json(&cfg)),
             Ok(report) => write!(out, "{}", report.to_text(&cfg)),
-            Err(e) if args.json => writeln!(out, "{}", json!({"path": path, "error": e.to_string()})),
+            Err(e) if args.json => {
+                writeln!(out, "{}", json!({"path": path, "error": e.to_string()}))
+            }
             Err(_) => Ok(()),
         };
         written.map_err(|e| Error::runtime(None, format!("cannot write to stdout: {e}")))?;
@@ -60,7 +62,11 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     }
     match first_error {
         // Each failure was already reported; exit with the first one's code.
-        Some(e) => Err(Error { message: String::new(), path: None, ..e }),
+        Some(e) => Err(Error {
+            message: String::new(),
+            path: None,
+            ..e
+        }),
         None => Ok(()),
     }
 }
@@ -74,7 +80,8 @@ struct Report {
 fn inspect_one(path: &Path, cfg: &SamplingConfig, args: &InspectArgs) -> Result<Report> {
     let mut video = Video::open(path)?;
     let info = video.info().clone();
-    let plan = plan(info.total_frames, info.fps, cfg).map_err(|e| Error::input(path, e.to_string()))?;
+    let plan =
+        plan(info.total_frames, info.fps, cfg).map_err(|e| Error::input(path, e.to_string()))?;
     if args.frames.is_some() || args.contact_sheet.is_some() {
         write_pictures(&mut video, &plan, args)?;
     }
@@ -97,18 +104,29 @@ fn write_pictures(video: &mut Video, plan: &SamplingPlan, args: &InspectArgs) ->
         let indices = &plan.clips[c].frame_indices;
         if let Some(dir) = &args.frames {
             for (i, frame) in indices.iter().zip(frames) {
-                write_png(&dir.join(format!("{stem}_clip{:03}_frame{i:06}.png", c + 1)), frame)?;
+                write_png(
+                    &dir.join(format!("{stem}_clip{:03}_frame{i:06}.png", c + 1)),
+                    frame,
+                )?;
             }
         }
         if args.contact_sheet.is_some() {
-            kept.push(indices.iter().zip(frames).map(|(&i, f)| (f.clone(), i as f64 / fps)).collect());
+            kept.push(
+                indices
+                    .iter()
+                    .zip(frames)
+                    .map(|(&i, f)| (f.clone(), i as f64 / fps))
+                    .collect(),
+            );
         }
         Ok(())
     })?;
     if let Some(file) = &args.contact_sheet {
         let rows: Vec<SheetRow> = kept
             .iter()
-            .map(|clip| SheetRow { frames: clip.iter().map(|(f, t)| (f.as_ref(), *t)).collect() })
+            .map(|clip| SheetRow {
+                frames: clip.iter().map(|(f, t)| (f.as_ref(), *t)).collect(),
+            })
             .collect();
         write_png(file, &contact_sheet(&rows))?;
     }
@@ -141,7 +159,11 @@ impl Report {
 
     fn to_text(&self, cfg: &SamplingConfig) -> String {
         let i = &self.info;
-        let rotation = if i.rotation == 0 { String::new() } else { format!(", rotated {}°", i.rotation) };
+        let rotation = if i.rotation == 0 {
+            String::new()
+        } else {
+            format!(", rotated {}°", i.rotation)
+        };
         let mut s = format!(
             "{}\n  video     {}x{}{rotation}, {} fps, {} frames, {:.3} s, {}\n",
             i.path.display(),
@@ -163,7 +185,11 @@ impl Report {
         for (n, c) in self.plan.clips.iter().enumerate() {
             let frames: Vec<String> = c.frame_indices.iter().map(u64::to_string).collect();
             let span = format!("{:.2}-{:.2} s", c.start_s, c.end_s);
-            s += &format!("  clip {:<4} {span:<20} frames {}\n", n + 1, frames.join(" "));
+            s += &format!(
+                "  clip {:<4} {span:<20} frames {}\n",
+                n + 1,
+                frames.join(" ")
+            );
         }
         let tokens = format!("<{} video tokens>", cfg.num_output_tokens);
         s += &format!(
@@ -172,7 +198,8 @@ impl Report {
             self.plan.clips.len(),
             cfg.num_output_tokens
         );
-        for line in video_prompt_with(&self.plan, i.duration_s, cfg.clip_duration, &tokens).lines() {
+        for line in video_prompt_with(&self.plan, i.duration_s, cfg.clip_duration, &tokens).lines()
+        {
             s += &format!("    {line}\n");
         }
         s

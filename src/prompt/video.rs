@@ -14,7 +14,12 @@ pub fn video_prompt(
     clip_duration: f64,
     tokens_per_clip: usize,
 ) -> String {
-    video_prompt_with(plan, duration_s, clip_duration, &VIDEO_TOKEN.repeat(tokens_per_clip))
+    video_prompt_with(
+        plan,
+        duration_s,
+        clip_duration,
+        &VIDEO_TOKEN.repeat(tokens_per_clip),
+    )
 }
 
 /// The prompt with `tokens` standing for each clip's placeholders (the golden files write

@@ -61,7 +61,11 @@ impl Canvas {
         for y in 0..src.height {
             for x in 0..src.width {
                 let i = (y * src.width + x) * 3;
-                self.put(x0 + x, y0 + y, [src.data[i], src.data[i + 1], src.data[i + 2]]);
+                self.put(
+                    x0 + x,
+                    y0 + y,
+                    [src.data[i], src.data[i + 1], src.data[i + 2]],
+                );
             }
         }
     }

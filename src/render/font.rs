@@ -14,7 +14,9 @@ fn glyphs() -> &'static HashMap<char, Glyph> {
 }
 
 fn parse(text: &str) -> HashMap<char, Glyph> {
-    let mut lines = text.lines().filter(|l| !l.starts_with('#') || l.len() == GLYPH_W);
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') || l.len() == GLYPH_W);
     let mut out = HashMap::new();
     while let Some(head) = lines.next() {
         let ch = head.trim_matches('\'').chars().next().expect("glyph name");

@@ -7,7 +7,10 @@ use std::path::Path;
 
 pub fn write_png(path: &Path, frame: &RgbFrame) -> Result<()> {
     let fail = |e: String| Error::runtime(Some(path), format!("cannot write PNG: {e}"));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
     {
         let mut encoder = png::Encoder::new(
@@ -36,7 +39,9 @@ pub fn read_png(path: &Path) -> Result<RgbFrame> {
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| fail(e.to_string()))?;
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| fail(e.to_string()))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| fail(e.to_string()))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let data = match info.color_type {
         png::ColorType::Rgb => buf[..w * h * 3].to_vec(),

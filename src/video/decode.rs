@@ -111,9 +111,10 @@ impl Video {
             count: 0,
             ..Default::default()
         });
-        let decoder = context.decoder().video().map_err(|e| {
-            Error::input(path, format!("no decoder for codec {codec_name} ({e})"))
-        })?;
+        let decoder = context
+            .decoder()
+            .video()
+            .map_err(|e| Error::input(path, format!("no decoder for codec {codec_name} ({e})")))?;
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(Error::input(path, "the video stream has no frame size"));
         }
@@ -176,7 +177,10 @@ impl Video {
                 Err(ffmpeg::Error::Eof) => break,
                 Err(ffmpeg::Error::InvalidData) => continue,
                 Err(e) => {
-                    return Err(Error::input(&path, format!("read error in the video ({e})")));
+                    return Err(Error::input(
+                        &path,
+                        format!("read error in the video ({e})"),
+                    ));
                 }
             }
             if packet.stream() != self.stream {
@@ -200,7 +204,9 @@ impl Video {
         if declared > read {
             return Err(Error::input(
                 &path,
-                format!("the file is truncated: its header lists {declared} frames, {read} are present"),
+                format!(
+                    "the file is truncated: its header lists {declared} frames, {read} are present"
+                ),
             ));
         }
         let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
@@ -221,7 +227,11 @@ impl Video {
             .enumerate()
             .map(|(i, p)| (p.pts, i))
             .collect();
-        self.index_of_pts = pts.iter().enumerate().map(|(i, &p)| (p, i as u64)).collect();
+        self.index_of_pts = pts
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, i as u64))
+            .collect();
         self.frame_pts = pts;
         Ok(())
     }
@@ -236,7 +246,10 @@ impl Video {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.info.total_frames) {
             return Err(Error::input(
                 &self.info.path,
-                format!("frame {bad} is past the end ({} frames)", self.info.total_frames),
+                format!(
+                    "frame {bad} is past the end ({} frames)",
+                    self.info.total_frames
+                ),
             ));
         }
         if !self.has_pts {
@@ -356,7 +369,7 @@ impl Video {
                     continue;
                 }
                 if convert(shown) {
-                    let rgb = self.to_rgb(&frame)?;
+                    let rgb = self.convert_rgb(&frame)?;
                     sink(shown, rgb)?;
                 }
                 next += 1;
@@ -408,7 +421,7 @@ impl Video {
     }
 
     /// Converts a decoded picture to packed RGB8 and applies the container's rotation.
-    fn to_rgb(&mut self, picture: &frame::Video) -> Result<RgbFrame> {
+    fn convert_rgb(&mut self, picture: &frame::Video) -> Result<RgbFrame> {
         let source = (picture.format(), picture.width(), picture.height());
         if self.scaler.as_ref().map(|s| s.source) != Some(source) {
             let context = scaling::Context::get(
@@ -421,14 +434,20 @@ impl Video {
                 scaling::Flags::BICUBIC,
             )
             .map_err(|e| {
-                Error::input(&self.info.path, format!("cannot convert frames to RGB ({e})"))
+                Error::input(
+                    &self.info.path,
+                    format!("cannot convert frames to RGB ({e})"),
+                )
             })?;
             self.scaler = Some(Scaler { context, source });
         }
         let scaler = self.scaler.as_mut().expect("set above");
         let mut rgb = frame::Video::empty();
         scaler.context.run(picture, &mut rgb).map_err(|e| {
-            Error::input(&self.info.path, format!("cannot convert frames to RGB ({e})"))
+            Error::input(
+                &self.info.path,
+                format!("cannot convert frames to RGB ({e})"),
+            )
         })?;
         let (w, h) = (rgb.width() as usize, rgb.height() as usize);
         let stride = rgb.stride(0);

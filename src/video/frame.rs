@@ -20,7 +20,12 @@ impl RgbFrame {
 
     /// A frame filled with one colour.
     pub fn filled(width: usize, height: usize, rgb: [u8; 3]) -> Self {
-        let data = rgb.iter().copied().cycle().take(width * height * 3).collect();
+        let data = rgb
+            .iter()
+            .copied()
+            .cycle()
+            .take(width * height * 3)
+            .collect();
         Self::new(width, height, data)
     }
 }

@@ -7,9 +7,9 @@
 //! 3. x / 255 in f32, then (x - mean) / std in f32;
 //! 4. stack a clip as (frames, 3, H, W) for SigLIP and (3, frames, H, W) for InternVideo2.
 //!
-//! The padded square is never materialised ([`Canvas`]): the resizers' integer sums are regrouped
-//! so that all taps falling on padding become one term (exact: integer addition is
-//! associative), and padding rows are filtered once. tests/fixtures/preprocess (made by
+//! The padded square is never materialised ([`Canvas`]): both resizers filter the padding rows
+//! once, and Pillow's integer sums are regrouped so that the taps on padding are one term
+//! (exact: integer addition is associative). tests/fixtures/preprocess (made by
 //! tests/reference/make_preprocess_fixtures.py with Pillow and OpenCV) pins the numerics.
 
 mod canvas;
@@ -20,6 +20,7 @@ mod tests;
 
 use crate::video::frame::RgbFrame;
 use rayon::prelude::*;
+use std::borrow::Borrow;
 
 pub use canvas::Canvas;
 pub use cv::CvLinear;
@@ -108,14 +109,16 @@ impl EncoderSpec {
     }
 
     /// One clip's tensor: every frame padded, resized, normalised, in this encoder's layout.
-    pub fn preprocess_clip(&self, frames: &[RgbFrame]) -> ClipTensor {
+    /// Frames may be owned or shared (`&[RgbFrame]`, `&[Arc<RgbFrame>]`).
+    pub fn preprocess_clip<F: Borrow<RgbFrame> + Sync>(&self, frames: &[F]) -> ClipTensor {
         let pad = self.pad_colour();
         // Frames of one video share a size, so one plan (coefficients) serves the whole clip.
-        let plan = frames.first().map(|f| Resizer::new(self, f.width.max(f.height)));
+        let side = |f: &RgbFrame| f.width.max(f.height);
+        let plan = frames.first().map(|f| Resizer::new(self, side(f.borrow())));
         let resized: Vec<RgbFrame> = frames
             .par_iter()
             .map(|frame| {
-                let square = Canvas::centred_square(frame, pad);
+                let square = Canvas::centred_square(frame.borrow(), pad);
                 match &plan {
                     Some(plan) if plan.side() == square.width() => plan.run(&square),
                     _ => Resizer::new(self, square.width()).run(&square),
@@ -196,7 +199,10 @@ impl Preprocessor {
     }
 
     /// (SigLIP (frames, 3, 384, 384), InternVideo2 (3, frames, 224, 224)) for one clip.
-    pub fn preprocess_clip(&self, frames: &[RgbFrame]) -> (ClipTensor, ClipTensor) {
+    pub fn preprocess_clip<F: Borrow<RgbFrame> + Sync>(
+        &self,
+        frames: &[F],
+    ) -> (ClipTensor, ClipTensor) {
         rayon::join(
             || self.siglip.preprocess_clip(frames),
             || self.internvideo2.preprocess_clip(frames),
@@ -205,9 +211,9 @@ impl Preprocessor {
 
     /// Every whole clip of `frames_per_clip` consecutive frames, as `split_into_clips` does
     /// (a trailing partial clip is dropped).
-    pub fn preprocess_frames(
+    pub fn preprocess_frames<F: Borrow<RgbFrame> + Sync>(
         &self,
-        frames: &[RgbFrame],
+        frames: &[F],
         frames_per_clip: usize,
     ) -> Vec<(ClipTensor, ClipTensor)> {
         frames
@@ -223,13 +229,17 @@ pub fn pad_to_square(frame: &RgbFrame, pad: [u8; 3]) -> RgbFrame {
     Canvas::centred_square(frame, pad).to_frame()
 }
 
-/// Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB8 frame, bit for bit.
+/// Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB8 frame (at least 1x1),
+/// bit for bit. Horizontal pass first, as libImaging/Resample.c does up to Pillow 12; the
+/// Pillow 13.0.0 used for the fixtures runs the vertical pass first when the width grows and
+/// the height shrinks (then some pixels differ by 1), which never happens for the
+/// square-to-square resizes of the encoders.
 pub fn resize_bicubic_pil(frame: &RgbFrame, width: usize, height: usize) -> RgbFrame {
     PilBicubic::new(frame.width, frame.height, width, height).resize(&Canvas::of_frame(frame))
 }
 
 /// OpenCV's `cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)` on an RGB8
-/// frame, bit for bit (as OpenCV's SIMD code rounds).
+/// frame (at least 1x1), bit for bit (as OpenCV's SIMD code rounds).
 pub fn resize_linear_cv(frame: &RgbFrame, width: usize, height: usize) -> RgbFrame {
     CvLinear::new(frame.width, frame.height, width, height).resize(&Canvas::of_frame(frame))
 }

@@ -2,7 +2,9 @@
 //! applied to decoded frames the way ffmpeg's own tools auto-rotate.
 
 use super::frame::RgbFrame;
-use video_rs::ffmpeg::{self, codec::packet::side_data::Type as SideDataType, format::stream::Stream};
+use video_rs::ffmpeg::{
+    self, codec::packet::side_data::Type as SideDataType, format::stream::Stream,
+};
 
 /// Clockwise quarter turns to apply to each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

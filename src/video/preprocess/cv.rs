@@ -4,8 +4,10 @@
 //! about 2048), then a vertical pass rounded as the SIMD `VResizeLinearVec_32s8u` does it:
 //! `(((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2`, saturated to uint8.
 //! OpenCV 5.0.0 (the fixtures' version) rounds every pixel that way, including the last ones
-//! of a row; the textbook `(r0 * b0 + r1 * b1 + 2^21) >> 22` differs by 1 on ~5% of them.
-//! An exact 2:1 shrink takes OpenCV's INTER_AREA fast path instead, whose
+//! of a row; the textbook `(r0 * b0 + r1 * b1 + 2^21) >> 22` differs by 1 on 4-10% of them.
+//! (For 224 wide output, 672 bytes a row, whole SIMD blocks cover the row in older versions
+//! too.)
+//! An exact 2:1 shrink may take OpenCV's INTER_AREA fast path instead, whose
 //! `(a + b + c + d + 2) >> 2` these weights (1024, 1024) reproduce exactly.
 //!
 //! Only the picture rows the vertical pass reads are filtered, and all padding rows share one

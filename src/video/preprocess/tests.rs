@@ -32,12 +32,20 @@ fn expected() -> Value {
 
 fn case_names(doc: &Value) -> Vec<String> {
     let cases = doc["cases"].as_array().unwrap();
-    cases.iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+    cases
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn max_abs_diff(a: &RgbFrame, b: &RgbFrame) -> u8 {
     assert_eq!((a.width, a.height), (b.width, b.height));
-    a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Pad + resize of every fixture frame equals Pillow / OpenCV byte for byte.
@@ -69,10 +77,16 @@ fn public_resizers_match_the_clip_path() {
         let input = load_png(&fixture_dir().join(format!("{name}.png")));
         let sig = EncoderSpec::siglip();
         let square = pad_to_square(&input, sig.pad_colour());
-        assert_eq!(resize_bicubic_pil(&square, 384, 384), sig.resize_frame(&input));
+        assert_eq!(
+            resize_bicubic_pil(&square, 384, 384),
+            sig.resize_frame(&input)
+        );
         let ivd = EncoderSpec::internvideo2();
         let square = pad_to_square(&input, ivd.pad_colour());
-        assert_eq!(resize_linear_cv(&square, 224, 224), ivd.resize_frame(&input));
+        assert_eq!(
+            resize_linear_cv(&square, 224, 224),
+            ivd.resize_frame(&input)
+        );
     }
 }
 
@@ -121,10 +135,18 @@ fn clip_tensors_match_sampled_reference_values() {
         ] {
             for s in case[key].as_array().unwrap() {
                 let [c, y, x] = ["c", "y", "x"].map(|k| s[k].as_u64().unwrap() as usize);
-                let index = if frames_first { [0, c, y, x] } else { [c, 0, y, x] };
+                let index = if frames_first {
+                    [0, c, y, x]
+                } else {
+                    [c, 0, y, x]
+                };
                 let got = tensor.at(index);
                 let want = json_f32(&s["value"]);
-                assert_eq!(got.to_bits(), want.to_bits(), "{name} {key} {s}: {got} vs {want}");
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{name} {key} {s}: {got} vs {want}"
+                );
             }
         }
     }
@@ -153,8 +175,13 @@ fn pixel(frame: &RgbFrame, x: usize, y: usize) -> [u8; 3] {
 fn padding_centres_the_frame_with_floor_offsets() {
     let pad = [123, 116, 103];
     // (width, height, top, left): landscape odd, portrait odd, square, 1x1, 2x1.
-    for (w, h, top, left) in [(5, 2, 1, 0), (3, 6, 0, 1), (4, 4, 0, 0), (1, 1, 0, 0), (2, 1, 0, 0)]
-    {
+    for (w, h, top, left) in [
+        (5, 2, 1, 0),
+        (3, 6, 0, 1),
+        (4, 4, 0, 0),
+        (1, 1, 0, 0),
+        (2, 1, 0, 0),
+    ] {
         let frame = noise(w, h, 7);
         let square = pad_to_square(&frame, pad);
         let side = w.max(h);
@@ -217,7 +244,15 @@ fn clip_layouts_index_frames_and_channels() {
 #[test]
 fn extreme_shapes_do_not_panic() {
     let pre = Preprocessor::default();
-    for (w, h) in [(1, 1), (4000, 100), (100, 4000), (2, 1), (1, 3), (224, 10), (384, 7)] {
+    for (w, h) in [
+        (1, 1),
+        (4000, 100),
+        (100, 4000),
+        (2, 1),
+        (1, 3),
+        (224, 10),
+        (384, 7),
+    ] {
         let frame = noise(w, h, 3);
         let (sig, ivd) = pre.preprocess_clip(&[frame.clone(), frame]);
         assert_eq!(sig.shape, [2, 3, 384, 384], "{w}x{h}");
@@ -277,6 +312,10 @@ fn whole_clips_only() {
     assert_eq!(clips.len(), 2);
     assert_eq!(clips[1].0.shape, [4, 3, 384, 384]);
     assert_eq!(clips[1].1.shape, [3, 4, 224, 224]);
+    // Shared frames (as the extractor hands them out) give the same tensors.
+    let shared: Vec<std::sync::Arc<RgbFrame>> =
+        frames[4..8].iter().cloned().map(Into::into).collect();
+    assert_eq!(Preprocessor::default().preprocess_clip(&shared), clips[1]);
 }
 
 /// Run by hand: `cargo test --lib video::preprocess::tests::timing -- --ignored --nocapture`.
@@ -306,17 +345,4 @@ fn timing_one_1280x720_frame() {
         time(&|| drop(ivd.preprocess_clip(one))),
         time(&|| drop(Preprocessor::default().preprocess_clip(&four))),
     );
-}
-
-#[test]
-#[ignore]
-fn tmp_split() {
-    let frame = noise(1280, 720, 5);
-    let t = std::time::Instant::now();
-    for _ in 0..20 { drop(resize_bicubic_pil(&frame, 384, 720)); }
-    eprintln!("h only {:.2}", t.elapsed().as_secs_f64() * 50.0);
-    let frame = noise(384, 1280, 5);
-    let t = std::time::Instant::now();
-    for _ in 0..20 { drop(resize_bicubic_pil(&frame, 384, 384)); }
-    eprintln!("v only {:.2}", t.elapsed().as_secs_f64() * 50.0);
 }
