@@ -5,7 +5,10 @@
 //! The videos are made once with the ffmpeg command-line tool (testsrc2, libx264 veryfast,
 //! keyframe interval 250, B-frames) and cached in .cache/bench-videos/ (about 1.2 GB;
 //! the first run spends ~15 minutes encoding on 2 cores). The full decode of the 3-hour
-//! video is skipped unless APOLLO_BENCH_FULL=1.
+//! video is skipped unless APOLLO_BENCH_FULL=1. Columns: open (index the packets), decode
+//! (open + decode the plan's frames), +prep (open + decode + preprocess for both encoders;
+//! medians of three runs), full decode (open + decode every frame, converting none), and
+//! the speedup of +prep over the full decode.
 
 use apollo::video::decode::Video;
 use apollo::video::extract::for_each_clip;
@@ -90,6 +93,13 @@ fn seconds_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// The median of three runs (the machine may be busy with other work).
+fn median(mut run: impl FnMut() -> f64) -> f64 {
+    let mut t = [run(), run(), run()];
+    t.sort_by(f64::total_cmp);
+    t[1]
+}
+
 fn main() {
     let picked: Vec<String> = std::env::args()
         .skip(1)
@@ -115,29 +125,32 @@ fn main() {
         let wanted = p.frames_to_decode();
 
         // Decode only: the plan's frames, no preprocessing.
-        let t = Instant::now();
-        let mut n = 0;
-        video
-            .frames_at(&wanted, |_, _| {
-                n += 1;
+        let decode_s = median(|| {
+            let t = Instant::now();
+            let mut n = 0;
+            video
+                .frames_at(&wanted, |_, _| {
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n, wanted.len());
+            open_s + seconds_since(t)
+        });
+
+        // What the pipeline does: decode, regroup into clips, preprocess for both encoders.
+        let extract_s = median(|| {
+            let t = Instant::now();
+            let mut clips = 0;
+            for_each_clip(&mut video, &p, |_, frames| {
+                std::hint::black_box(pre.preprocess_clip(frames));
+                clips += 1;
                 Ok(())
             })
             .unwrap();
-        let decode_s = seconds_since(t);
-        assert_eq!(n, wanted.len());
-
-        // What the pipeline does: decode, regroup into clips, preprocess for both encoders.
-        let t = Instant::now();
-        let mut clips = 0;
-        for_each_clip(&mut video, &p, |_, frames| {
-            let (s, v) = pre.preprocess_clip(frames);
-            std::hint::black_box((s, v));
-            clips += 1;
-            Ok(())
-        })
-        .unwrap();
-        let extract_s = open_s + seconds_since(t);
-        assert_eq!(clips, p.clips.len());
+            assert_eq!(clips, p.clips.len());
+            open_s + seconds_since(t)
+        });
 
         let (full, fps, speedup) = if case.full_decode || full_3h {
             let t = Instant::now();
@@ -157,7 +170,7 @@ fn main() {
             case.name,
             p.clips.len(),
             open_s,
-            open_s + decode_s,
+            decode_s,
             extract_s,
             full,
             fps,

@@ -14,7 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use video_rs::ffmpeg::packet::Ref as _;
 use video_rs::ffmpeg::{
-    self, codec, decoder, format, frame, media, software::scaling, util::error::EAGAIN, Packet,
+    self, codec, decoder, format, frame, media, software::scaling, util::error::EAGAIN, Discard,
+    Packet,
 };
 
 /// What the reference reads of a video (decord: frame count and average frame rate).
@@ -168,10 +169,11 @@ impl Video {
     /// presentation time.
     fn scan_packets(&mut self) -> Result<()> {
         let path = self.info.path.clone();
-        let mut packet = Packet::empty();
         let mut next_synthetic = 0i64;
         let mut read = 0i64; // video packets read, shown or not
         loop {
+            // A fresh packet per read: reading into a used one leaks its buffer.
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => break,
@@ -313,26 +315,27 @@ impl Video {
             })?;
         }
         self.decoder.flush();
+        self.decoder.skip_frame(Discard::Default);
         Ok(())
     }
 
     /// Feeds packets from decode position `start` on (right after a seek) and collects
-    /// `indices[next..]` in order, converting those for which `convert` says so. With
-    /// `stop_for_seek`, returns as soon as the next wanted frame is better reached by a new
-    /// seek. Returns the new `next`.
+    /// `indices[next..]` in order, converting those for which `convert` says so. With `fast`,
+    /// frames that are neither wanted nor referenced by others are not decoded at all, and the
+    /// run returns as soon as the next wanted frame is better reached by a new seek. Returns
+    /// the new `next`.
     fn decode_run(
         &mut self,
         indices: &[u64],
         mut next: usize,
         start: usize,
         convert: &dyn Fn(u64) -> bool,
-        stop_for_seek: bool,
+        fast: bool,
         sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
     ) -> Result<usize> {
         let path = self.info.path.clone();
         let broken = |i: u64| Error::input(&path, format!("frame {i} could not be decoded"));
         let mut frame = frame::Video::empty();
-        let mut packet = Packet::empty();
         let mut fed = start;
         let mut draining = false;
         let mut counted = 0u64; // frames output so far, for streams numbered by counting
@@ -379,13 +382,15 @@ impl Video {
                 // A keyframe not yet fed that still reaches the next target: seeking there
                 // is cheaper than decoding the rest of this group of pictures.
                 let key = self.keyframes[self.keyframe_for(indices[next])];
-                if stop_for_seek && !draining && key > fed {
+                if fast && !draining && key > fed {
                     return Ok(next);
                 }
             }
             if draining {
                 continue;
             }
+            // A fresh packet per read: reading into a used one leaks its buffer.
+            let mut packet = Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => {
@@ -413,6 +418,16 @@ impl Video {
                 continue;
             }
             fed = order + 1;
+            if fast {
+                let pts = self.packets.get(order).map(|p| p.pts);
+                let wanted = pts.and_then(|t| self.index_of_pts.get(&t));
+                let wanted = wanted.is_some_and(|i| indices[next..].binary_search(i).is_ok());
+                self.decoder.skip_frame(if wanted {
+                    Discard::Default
+                } else {
+                    Discard::NonReference
+                });
+            }
             match self.decoder.send_packet(&packet) {
                 Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
                 Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
