@@ -33,7 +33,7 @@ complete -c apollo -n "__fish_apollo_needs_command" -f -a "completions" -d 'Prin
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory to read tokens per clip, clip duration and context length from' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: 128]' -r

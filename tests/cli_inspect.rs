@@ -215,10 +215,32 @@ fn sampling_flags_and_checkpoint_values_change_the_plan() {
         r#"{"clip_duration": 2, "llm_cfg": {"model_max_length": 128}}"#,
     )
     .unwrap();
+    std::fs::create_dir(dir.path().join("llm")).unwrap();
     let m = dir.path().to_str().unwrap();
-    let (_, lines, _) = inspect_json(&["--model-dir", m, p]);
+    let out = apollo()
+        .args(["inspect", "--model-dir", m, p])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a checkpoint without its tokenizer is a model problem"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("llm/tokenizer.json"));
+    let tokenizer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer/tokenizer.json");
+    std::fs::copy(tokenizer, dir.path().join("llm/tokenizer.json")).unwrap();
+    let (code, lines, stderr) = inspect_json(&["--model-dir", m, p]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(lines[0]["effective_ratio"], 0.52);
     assert_eq!(lines[0]["video_tokens"], 3 * 32);
+    // The checkpoint's tokenizer counts the prompt's text exactly (tokenisation itself is
+    // checked against Hugging Face tokenizers in prompt::tokens).
+    let tokens = &lines[0]["prompt_tokens"];
+    assert_eq!(tokens["video"], 3 * 32);
+    let text = tokens["text"].as_u64().unwrap();
+    assert!(text > 20, "three clip lines and a header: {text}");
+    assert_eq!(tokens["total"].as_u64(), Some(text + 96));
     let (_, lines, _) = inspect_json(&["--model-dir", m, "--tokens-per-clip", "16", p]);
     assert_eq!(lines[0]["video_tokens"], 5 * 16);
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// `--model-dir` is given, then any flag given explicitly.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
-    /// Local Apollo checkpoint directory to read tokens per clip, clip duration and context
-    /// length from.
+    /// Local Apollo checkpoint directory: tokens per clip, clip duration and context length
+    /// come from its configs, and its tokenizer counts the prompt's text tokens.
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
     /// Seconds of video per clip [default: 2].

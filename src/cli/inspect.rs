@@ -3,6 +3,7 @@
 
 use super::args::SamplingArgs;
 use crate::error::{Error, Result};
+use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
 use crate::prompt::video::{video_prompt, video_prompt_with};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
 use crate::render::png_file::write_png;
@@ -39,10 +40,15 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     if args.contact_sheet.is_some() && args.videos.len() > 1 {
         return Err(Error::usage("--contact-sheet takes one video"));
     }
+    // With a checkpoint, its tokenizer counts the prompt's text tokens exactly.
+    let tokenizer = match &args.sampling.model_dir {
+        Some(dir) => Some(PromptTokenizer::from_file(&dir.join("llm/tokenizer.json"))?),
+        None => None,
+    };
     let mut first_error: Option<Error> = None;
     let stdout = std::io::stdout();
     for path in &args.videos {
-        let result = inspect_one(path, &cfg, args);
+        let result = inspect_one(path, &cfg, args, tokenizer.as_ref());
         let mut out = stdout.lock();
         let written = match &result {
             Ok(report) if args.json => writeln!(out, "{}", report.to_json(&cfg)),
@@ -75,17 +81,45 @@ pub fn run(args: &InspectArgs) -> Result<()> {
 struct Report {
     info: VideoInfo,
     plan: SamplingPlan,
+    /// Text tokens of the video prompt, when a tokenizer was given.
+    text_tokens: Option<usize>,
 }
 
-fn inspect_one(path: &Path, cfg: &SamplingConfig, args: &InspectArgs) -> Result<Report> {
+fn inspect_one(
+    path: &Path,
+    cfg: &SamplingConfig,
+    args: &InspectArgs,
+    tokenizer: Option<&PromptTokenizer>,
+) -> Result<Report> {
     let mut video = Video::open(path)?;
     let info = video.info().clone();
     let plan =
         plan(info.total_frames, info.fps, cfg).map_err(|e| Error::input(path, e.to_string()))?;
+    let text_tokens = match tokenizer {
+        Some(t) => {
+            let prompt = video_prompt(
+                &plan,
+                info.duration_s,
+                cfg.clip_duration,
+                cfg.num_output_tokens,
+            );
+            Some(
+                t.tokenize(&prompt)?
+                    .iter()
+                    .filter(|&&id| id != VIDEO_SLOT)
+                    .count(),
+            )
+        }
+        None => None,
+    };
     if args.frames.is_some() || args.contact_sheet.is_some() {
         write_pictures(&mut video, &plan, args)?;
     }
-    Ok(Report { info, plan })
+    Ok(Report {
+        info,
+        plan,
+        text_tokens,
+    })
 }
 
 fn write_pictures(video: &mut Video, plan: &SamplingPlan, args: &InspectArgs) -> Result<()> {
@@ -140,7 +174,8 @@ impl Report {
 
     fn to_json(&self, cfg: &SamplingConfig) -> serde_json::Value {
         let i = &self.info;
-        json!({
+        let video_tokens = self.video_tokens(cfg);
+        let mut record = json!({
             "path": i.path,
             "width": i.width,
             "height": i.height,
@@ -152,9 +187,20 @@ impl Report {
             "effective_ratio": self.plan.effective_ratio,
             "clips": self.plan.clips,
             "frames_to_decode": self.plan.frames_to_decode().len(),
-            "video_tokens": self.video_tokens(cfg),
-            "video_prompt": video_prompt(&self.plan, i.duration_s, cfg.clip_duration, cfg.num_output_tokens),
-        })
+            "video_tokens": video_tokens,
+        });
+        if let Some(text) = self.text_tokens {
+            record["prompt_tokens"] =
+                json!({"text": text, "video": video_tokens, "total": text + video_tokens});
+        }
+        record["video_prompt"] = video_prompt(
+            &self.plan,
+            i.duration_s,
+            cfg.clip_duration,
+            cfg.num_output_tokens,
+        )
+        .into();
+        record
     }
 
     fn to_text(&self, cfg: &SamplingConfig) -> String {
@@ -192,12 +238,21 @@ impl Report {
             );
         }
         let tokens = format!("<{} video tokens>", cfg.num_output_tokens);
-        s += &format!(
-            "  prompt    {} video tokens ({} clips x {}) in:\n",
+        let video_tokens = format!(
+            "{} video tokens ({} clips x {})",
             self.video_tokens(cfg),
             self.plan.clips.len(),
             cfg.num_output_tokens
         );
+        s += &match self.text_tokens {
+            Some(t) => format!(
+                "  prompt    {} tokens: {video_tokens} + {t} text tokens, in:\n",
+                self.video_tokens(cfg) + t
+            ),
+            None => {
+                format!("  prompt    {video_tokens} + text tokens (--model-dir counts them), in:\n")
+            }
+        };
         for line in video_prompt_with(&self.plan, i.duration_s, cfg.clip_duration, &tokens).lines()
         {
             s += &format!("    {line}\n");
