@@ -317,32 +317,3 @@ fn whole_clips_only() {
         frames[4..8].iter().cloned().map(Into::into).collect();
     assert_eq!(Preprocessor::default().preprocess_clip(&shared), clips[1]);
 }
-
-/// Run by hand: `cargo test --lib video::preprocess::tests::timing -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn timing_one_1280x720_frame() {
-    let frame = noise(1280, 720, 5);
-    let (sig, ivd) = (EncoderSpec::siglip(), EncoderSpec::internvideo2());
-    let time = |f: &dyn Fn()| {
-        f();
-        let start = std::time::Instant::now();
-        let n = 20;
-        for _ in 0..n {
-            f();
-        }
-        start.elapsed().as_secs_f64() * 1000.0 / n as f64
-    };
-    let one = std::slice::from_ref(&frame);
-    let four = vec![frame.clone(); 4];
-    eprintln!(
-        "1280x720, one thread: siglip resize {:.2} ms, internvideo2 resize {:.2} ms, \
-         siglip clip-of-1 {:.2} ms, internvideo2 clip-of-1 {:.2} ms; \
-         clip of 4 frames, both encoders (rayon): {:.2} ms",
-        time(&|| drop(sig.resize_frame(&frame))),
-        time(&|| drop(ivd.resize_frame(&frame))),
-        time(&|| drop(sig.preprocess_clip(one))),
-        time(&|| drop(ivd.preprocess_clip(one))),
-        time(&|| drop(Preprocessor::default().preprocess_clip(&four))),
-    );
-}
