@@ -100,8 +100,14 @@ fn random_access_equals_sequential_decode_on_real_videos() {
 fn random_access_equals_sequential_decode_across_containers() {
     let dir = tempfile::tempdir().unwrap();
     // Short keyframe intervals and B-frames make seeking and reordering matter.
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         ("h264.mp4", &["-c:v", "libx264", "-g", "12", "-bf", "3"]),
+        (
+            "h264.mov",
+            &[
+                "-c:v", "libx264", "-g", "8", "-bf", "2", "-pix_fmt", "yuv444p",
+            ],
+        ),
         (
             "vp9.webm",
             &["-c:v", "libvpx-vp9", "-g", "10", "-deadline", "realtime"],

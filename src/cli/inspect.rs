@@ -58,7 +58,12 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             }
             Err(_) => Ok(()),
         };
-        written.map_err(|e| Error::runtime(None, format!("cannot write to stdout: {e}")))?;
+        match written {
+            // The reader went away (`apollo inspect ... | head`): stop quietly.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(Error::runtime(None, format!("cannot write to stdout: {e}"))),
+            Ok(()) => {}
+        }
         if let Err(e) = result {
             if !args.json {
                 eprintln!("apollo: {e}");
