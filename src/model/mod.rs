@@ -19,6 +19,7 @@ mod layers;
 pub mod loader;
 pub mod qwen2;
 pub mod siglip;
+pub mod synthetic;
 #[cfg(test)]
 mod testing;
 
