@@ -1,4 +1,5 @@
-//! Text the language model reads: the video prompt (and, later, the chat template).
+//! Text the language model reads: the video prompt, the chat template, and their tokens.
+pub mod chat;
 pub mod pyfmt;
 pub mod tokens;
 pub mod video;

@@ -1,0 +1,50 @@
+//! The full prompt of the tiny reference run (tests/fixtures/tiny-apollo-reference/
+//! reference.json, made with the reference's own prompt code and Hugging Face tokenizers):
+//! sampling plan, video prompt, chat template and token ids must all be identical.
+
+use apollo::prompt::chat::{chat_prompt, user_message};
+use apollo::prompt::tokens::PromptTokenizer;
+use apollo::prompt::video::video_prompt;
+use apollo::video::sample::{plan, SamplingConfig};
+use serde_json::Value;
+use std::path::Path;
+
+#[test]
+fn prompt_and_ids_equal_the_reference_run() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("tiny-apollo-reference/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let video = &reference["video"];
+    let cfg = SamplingConfig {
+        num_output_tokens: 8, // the tiny checkpoint's tokens per clip
+        model_max_length: 512,
+        ..SamplingConfig::default()
+    };
+    let total = video["total_frames"].as_u64().unwrap();
+    let fps = video["fps"].as_f64().unwrap();
+    let p = plan(total, fps, &cfg).unwrap();
+    let indices: Vec<Vec<u64>> = p.clips.iter().map(|c| c.frame_indices.clone()).collect();
+    assert_eq!(
+        serde_json::to_value(indices).unwrap(),
+        video["clip_indices"]
+    );
+
+    let vp = video_prompt(
+        &p,
+        total as f64 / fps,
+        cfg.clip_duration,
+        cfg.num_output_tokens,
+    );
+    assert_eq!(vp, reference["video_prompt"].as_str().unwrap());
+    let question = reference["question"].as_str().unwrap();
+    let prompt = chat_prompt(&user_message(&vp, question));
+    assert_eq!(prompt, reference["prompt"].as_str().unwrap());
+
+    let tokenizer =
+        PromptTokenizer::from_file(&fixtures.join("tiny-apollo/llm/tokenizer.json")).unwrap();
+    let ids = tokenizer.tokenize(&prompt).unwrap();
+    let want: Vec<i64> = serde_json::from_value(reference["input_ids"].clone()).unwrap();
+    assert_eq!(ids, want);
+}
