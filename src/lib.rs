@@ -3,6 +3,7 @@
 //! outputs people look at (`render`), driven by the command line in `cli`.
 pub mod cli;
 pub mod error;
+pub mod generate;
 pub mod model;
 pub mod prompt;
 pub mod render;
