@@ -52,8 +52,6 @@ pub struct Video {
     packets: Vec<PacketInfo>,
     /// Timestamp of each frame in presentation order.
     frame_pts: Vec<i64>,
-    /// Presentation index of a timestamp.
-    index_of_pts: HashMap<i64, u64>,
     /// Decode-order position of a timestamp.
     order_of_pts: HashMap<i64, usize>,
     /// Decode-order positions of keyframes.
@@ -137,7 +135,6 @@ impl Video {
             decoder,
             packets: Vec::new(),
             frame_pts: Vec::new(),
-            index_of_pts: HashMap::new(),
             order_of_pts: HashMap::new(),
             keyframes: Vec::new(),
             has_pts: true,
@@ -229,11 +226,6 @@ impl Video {
             .enumerate()
             .map(|(i, p)| (p.pts, i))
             .collect();
-        self.index_of_pts = pts
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| (p, i as u64))
-            .collect();
         self.frame_pts = pts;
         Ok(())
     }
@@ -280,6 +272,11 @@ impl Video {
         self.seek_to_packet(0)?;
         self.decode_run(&all, 0, 0, &|i| keep.contains(&i), false, &mut sink)?;
         Ok(())
+    }
+
+    /// Presentation index of a timestamp: its place among the sorted frame timestamps.
+    fn shown_index(&self, pts: i64) -> Option<u64> {
+        self.frame_pts.binary_search(&pts).ok().map(|i| i as u64)
     }
 
     /// The keyframe (index into `keyframes`) from which decoding reaches frame `index`: the
@@ -355,7 +352,7 @@ impl Video {
                     let Some(shown) = frame
                         .timestamp()
                         .or(frame.pts())
-                        .and_then(|t| self.index_of_pts.get(&t).copied())
+                        .and_then(|t| self.shown_index(t))
                     else {
                         continue;
                     };
@@ -420,8 +417,8 @@ impl Video {
             fed = order + 1;
             if fast {
                 let pts = self.packets.get(order).map(|p| p.pts);
-                let wanted = pts.and_then(|t| self.index_of_pts.get(&t));
-                let wanted = wanted.is_some_and(|i| indices[next..].binary_search(i).is_ok());
+                let wanted = pts.and_then(|t| self.shown_index(t));
+                let wanted = wanted.is_some_and(|i| indices[next..].binary_search(&i).is_ok());
                 self.decoder.skip_frame(if wanted {
                     Discard::Default
                 } else {
