@@ -47,6 +47,9 @@ pub struct ApolloConfig {
     pub vision: VisionConfig,
     pub connector_dir: PathBuf,
     pub connector: ConnectorConfig,
+    /// The context the clip budget is sized against (`llm_cfg.model_max_length`, else the
+    /// top-level `model_max_length`), when the checkpoint states it.
+    pub model_max_length: Option<usize>,
 }
 
 /// vision_tower/config.json and the encoders it lists.
@@ -162,6 +165,11 @@ pub struct Qwen2Config {
     pub rms_norm_eps: f64,
     pub tie_word_embeddings: bool,
     pub hidden_act: Activation,
+    /// Longest sequence the rotary positions were trained for: the hard context limit.
+    pub max_position_embeddings: usize,
+    /// `eos_token_id` of llm/config.json (an id or a list), used when the checkpoint has no
+    /// generation_config.json.
+    pub eos_token_ids: Vec<u32>,
 }
 
 fn config_error(file: &Path, message: impl Into<String>) -> Error {
@@ -200,6 +208,7 @@ struct TopFile {
     mm_vision_select_layer: i64,
     #[serde(default = "default_select_feature")]
     mm_vision_select_feature: String,
+    model_max_length: Option<usize>,
 }
 
 fn default_select_layer() -> i64 {
@@ -242,6 +251,12 @@ impl ApolloConfig {
             vision: VisionConfig::load(&vision_dir)?,
             connector: ConnectorConfig::load(&connector_dir.join("config.json"))?,
             connector_dir,
+            model_max_length: top
+                .llm_cfg
+                .as_ref()
+                .and_then(|llm| llm["model_max_length"].as_u64())
+                .map(|m| m as usize)
+                .or(top.model_max_length),
         };
         config.check_consistency()?;
         Ok(config)
@@ -679,6 +694,27 @@ struct Qwen2File {
     use_sliding_window: bool,
     #[serde(default = "qwen2_defaults::hidden_act")]
     hidden_act: String,
+    #[serde(default = "qwen2_defaults::max_position_embeddings")]
+    max_position_embeddings: usize,
+    #[serde(default)]
+    eos_token_id: Option<TokenIds>,
+}
+
+/// A token id field that transformers accepts as one id or a list of them.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl TokenIds {
+    pub fn to_vec(&self) -> Vec<u32> {
+        match self {
+            TokenIds::One(id) => vec![*id],
+            TokenIds::Many(ids) => ids.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -688,6 +724,9 @@ struct RopeParameters {
 }
 
 mod qwen2_defaults {
+    pub fn max_position_embeddings() -> usize {
+        32768
+    }
     pub fn vocab_size() -> usize {
         151936
     }
@@ -761,6 +800,8 @@ impl Qwen2Config {
             rms_norm_eps: raw.rms_norm_eps,
             tie_word_embeddings: raw.tie_word_embeddings,
             hidden_act: Activation::parse(&raw.hidden_act, file)?,
+            max_position_embeddings: raw.max_position_embeddings,
+            eos_token_ids: raw.eos_token_id.map(|ids| ids.to_vec()).unwrap_or_default(),
         })
     }
 }

@@ -14,6 +14,7 @@ mod attention;
 pub mod config;
 pub mod connector;
 pub mod grid;
+pub mod hub;
 pub mod internvideo2;
 mod layers;
 pub mod loader;
@@ -21,7 +22,7 @@ pub mod qwen2;
 pub mod siglip;
 pub mod synthetic;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use apollo::ApolloModel;
 pub use config::ApolloConfig;

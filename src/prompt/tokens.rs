@@ -4,7 +4,10 @@
 
 use super::video::VIDEO_TOKEN;
 use crate::error::{Error, Kind, Result};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::LazyLock;
+use tokenizers::DecoderWrapper;
 
 /// The id the reference puts at each placeholder (`X_TOKEN_INDEX`); never a vocabulary id.
 pub const VIDEO_SLOT: i64 = -200;
@@ -61,7 +64,55 @@ impl PromptTokenizer {
         }
         Ok(ids)
     }
+
+    /// Generated ids as text: special tokens skipped, as the reference decodes its output.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| Error::runtime(None, format!("tokenizer cannot decode: {e}")))
+    }
+
+    /// The vocabulary entry of `id` as stored (special tokens by their content).
+    pub fn token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
+    /// The bytes one token stands for. With a byte-level decoder (Qwen2's) a token may hold
+    /// part of a UTF-8 character, so its bytes come from the byte-level alphabet rather than
+    /// from decoding it alone, which would give U+FFFD.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let Some(token) = self.tokenizer.id_to_token(id) else {
+            return Vec::new();
+        };
+        if let Some(DecoderWrapper::ByteLevel(_)) = self.tokenizer.get_decoder() {
+            let bytes: Option<Vec<u8>> = token.chars().map(|c| BYTE_OF_CHAR.get(&c).copied()).collect();
+            // The decoder passes tokens outside the alphabet (added tokens) through as UTF-8.
+            return bytes.unwrap_or_else(|| token.into_bytes());
+        }
+        self.tokenizer
+            .decode(&[id], false)
+            .map(String::into_bytes)
+            .unwrap_or_default()
+    }
 }
+
+/// GPT-2's byte-level alphabet reversed: printable Latin-1 bytes stand for themselves, the
+/// other bytes, in order, for U+0100 onwards.
+static BYTE_OF_CHAR: LazyLock<HashMap<char, u8>> = LazyLock::new(|| {
+    let mut shifted = 0u32;
+    (0..=255u8)
+        .map(|b| {
+            let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+            let c = if printable {
+                char::from(b)
+            } else {
+                shifted += 1;
+                char::from_u32(255 + shifted).expect("U+0100..U+0143 are chars")
+            };
+            (c, b)
+        })
+        .collect()
+});
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +138,29 @@ mod tests {
             let prompt = case["prompt"].as_str().unwrap();
             let want: Vec<i64> = serde_json::from_value(case["ids"].clone()).unwrap();
             assert_eq!(tok.tokenize(prompt).unwrap(), want, "{prompt:?}");
+        }
+    }
+
+    #[test]
+    fn token_bytes_rebuild_what_the_tokenizer_decodes() {
+        let tok = PromptTokenizer::from_file(&fixture("tokenizer.json")).unwrap();
+        let text = "Größe 你好 🎉 <|im_end|> x";
+        let ids: Vec<u32> = tok
+            .tokenize(text)
+            .unwrap()
+            .iter()
+            .map(|&i| i as u32)
+            .collect();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| tok.token_bytes(id)).collect();
+        assert_eq!(bytes, text.as_bytes());
+        // Some token holds only part of a character: its bytes are not UTF-8 on their own.
+        assert!(ids
+            .iter()
+            .any(|&id| std::str::from_utf8(&tok.token_bytes(id)).is_err()));
+        // Every vocabulary entry maps to the bytes the tokenizer itself decodes it to.
+        for id in 0..tok.tokenizer.get_vocab_size(true) as u32 {
+            let alone = tok.tokenizer.decode(&[id], false).unwrap();
+            assert_eq!(alone, String::from_utf8_lossy(&tok.token_bytes(id)), "id {id}");
         }
     }
 

@@ -1,0 +1,117 @@
+//! The decoding loop: prefill the prompt's embeddings, then one token at a time through the
+//! KV cache until an eos id, the stop string, the token limit or the end of the context.
+
+use super::logits::{LogitsProcessor, SamplingParams};
+use super::logprobs::{token_logprob, TokenLogprob};
+use super::stream::TextStream;
+use crate::error::{Error, Result};
+use crate::model::ApolloModel;
+use crate::prompt::chat::STOP_STRING;
+use crate::prompt::tokens::PromptTokenizer;
+use candle_core::Tensor;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub sampling: SamplingParams,
+    pub seed: u64,
+    pub max_new_tokens: usize,
+    /// Alternatives per token to report; `None` reports no logprobs.
+    pub logprobs: Option<usize>,
+    /// Eos ids of the checkpoint's generation config.
+    pub eos_token_ids: Vec<u32>,
+    /// Positions the model can hold, prompt included.
+    pub context_length: usize,
+}
+
+/// Why generation ended, as OpenAI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Finish {
+    /// An eos id or the stop string.
+    Stop,
+    /// `max_new_tokens` or the end of the context.
+    Length,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Every generated id, the final eos included.
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub finish: Finish,
+    pub logprobs: Option<Vec<TokenLogprob>>,
+    /// The prompt's forward pass, up to the first token's logits.
+    pub prefill: Duration,
+    /// Everything after the prefill.
+    pub generate: Duration,
+}
+
+/// Generates from `embeds` (prompt positions, hidden), calling `on_text` with each piece of
+/// settled answer text as it comes.
+pub fn generate(
+    model: &mut ApolloModel,
+    embeds: &Tensor,
+    tokenizer: &PromptTokenizer,
+    options: &GenerateOptions,
+    mut on_text: impl FnMut(&str) -> Result<()>,
+) -> Result<Generation> {
+    let prompt_len = embeds.dim(0).map_err(model_error)?;
+    let mut processor = LogitsProcessor::new(options.sampling, options.seed);
+    let mut stream = TextStream::new(|ids: &[u32]| tokenizer.decode(ids), STOP_STRING);
+    let mut ids = Vec::new();
+    // The answer is exactly what was streamed.
+    let mut text = String::new();
+    let mut emit = |piece: &str| -> Result<()> {
+        text.push_str(piece);
+        on_text(piece)
+    };
+    let mut logprobs = options.logprobs.map(|_| Vec::new());
+    let start = Instant::now();
+    let mut logits = model.forward(embeds, 0)?;
+    let mut scores: Vec<f32> = logits.to_vec1().map_err(model_error)?;
+    let prefill = start.elapsed();
+    let finish = loop {
+        let next = processor.next_token(&scores, &ids);
+        if let (Some(entries), Some(k)) = (logprobs.as_mut(), options.logprobs) {
+            entries.push(token_logprob(&scores, next, k, tokenizer));
+        }
+        ids.push(next);
+        if options.eos_token_ids.contains(&next)
+            || tokenizer.token(next).as_deref() == Some(STOP_STRING)
+        {
+            break Finish::Stop;
+        }
+        let step = stream.push(next)?;
+        if !step.text.is_empty() {
+            emit(&step.text)?;
+        }
+        if step.stopped {
+            break Finish::Stop;
+        }
+        if ids.len() >= options.max_new_tokens || prompt_len + ids.len() >= options.context_length
+        {
+            break Finish::Length;
+        }
+        let row = model.embed_tokens(&[next])?;
+        logits = model.forward(&row, prompt_len + ids.len() - 1)?;
+        scores = logits.to_vec1().map_err(model_error)?;
+    };
+    let rest = stream.finish()?;
+    if !rest.is_empty() {
+        emit(&rest)?;
+    }
+    Ok(Generation {
+        text,
+        ids,
+        finish,
+        logprobs,
+        prefill,
+        generate: start.elapsed() - prefill,
+    })
+}
+
+fn model_error(e: candle_core::Error) -> Error {
+    Error::runtime(None, format!("model: {e}"))
+}

@@ -1,0 +1,334 @@
+//! Checkpoints from the Hugging Face hub, kept in the standard hub cache so that a model
+//! downloaded with Python is reused and the other way round. Only the files the loader reads
+//! are fetched: the configs, the llm's tokenizer, and each component's weights (the shards its
+//! index names, else its model.safetensors).
+//!
+//! Environment, as huggingface_hub reads it: HF_HUB_CACHE, else HF_HOME/hub, else
+//! $XDG_CACHE_HOME/huggingface/hub or ~/.cache/huggingface/hub; HF_TOKEN, else the token file
+//! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
+
+use crate::error::{Error, Kind, Result};
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::api::Progress;
+use hf_hub::{Repo, RepoType};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// A published Apollo-3B-t32 with the full layout. The official Apollo-LMMs repos were taken
+/// down; this mirror keeps their files unchanged.
+pub const DEFAULT_MODEL: &str = "GoodiesHere/Apollo-LMMs-Apollo-3B-t32";
+
+/// Where the component folders are; nothing outside them (nor another file at the top) is
+/// needed.
+const COMPONENTS: [&str; 3] = ["llm/", "mm_connector/", "vision_tower/"];
+
+/// Hub settings from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubSettings {
+    pub cache_dir: PathBuf,
+    pub token: Option<String>,
+    pub offline: bool,
+    pub endpoint: Option<String>,
+}
+
+impl HubSettings {
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Settings from any source of variables (the environment, or a test's map).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            let cache = var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"));
+            cache.join("huggingface")
+        });
+        let cache_dir = var("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("hub"));
+        let token = var("HF_TOKEN").or_else(|| {
+            let file = var("HF_TOKEN_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join("token"));
+            std::fs::read_to_string(file)
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        });
+        // huggingface_hub's truthy values.
+        let offline = var("HF_HUB_OFFLINE")
+            .is_some_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.to_uppercase().as_str()));
+        Self {
+            cache_dir,
+            token,
+            offline,
+            endpoint: var("HF_ENDPOINT"),
+        }
+    }
+
+    /// The cache folder of one model repo (`models--org--name`).
+    fn repo_dir(&self, repo: &str) -> PathBuf {
+        self.cache_dir
+            .join(format!("models--{}", repo.replace('/', "--")))
+    }
+}
+
+/// Reports download progress; one call of `start` per file.
+pub trait DownloadObserver {
+    fn start(&mut self, file: &str, bytes: u64);
+    fn advance(&mut self, bytes: u64);
+    fn done(&mut self);
+}
+
+/// The local snapshot folder of `repo` at `revision` with every file the loader needs,
+/// downloading what is missing unless offline.
+pub fn fetch(
+    repo: &str,
+    revision: &str,
+    settings: &HubSettings,
+    observer: &mut dyn DownloadObserver,
+) -> Result<PathBuf> {
+    if settings.offline {
+        return cached(repo, revision, settings).map_err(|missing| {
+            model_error(
+                repo,
+                format!(
+                    "{missing}, and HF_HUB_OFFLINE is set; download it with `apollo download {repo}` \
+                     where the hub is reachable, or pass --model-dir DIR"
+                ),
+            )
+        });
+    }
+    download(repo, revision, settings, observer).or_else(|e| match e {
+        // No network: a complete cached copy does, as huggingface_hub falls back to it.
+        Failure::Unreachable(reason) => cached(repo, revision, settings).map_err(|missing| {
+            model_error(
+                repo,
+                format!(
+                    "{missing}, and the hub is unreachable ({reason}); pass --model-dir DIR to use \
+                     a local checkpoint"
+                ),
+            )
+        }),
+        Failure::Other(e) => Err(e),
+    })
+}
+
+enum Failure {
+    Unreachable(String),
+    Other(Error),
+}
+
+fn model_error(repo: &str, message: String) -> Error {
+    Error::new(Kind::Model, None, format!("model {repo}: {message}"))
+}
+
+/// The snapshot in the cache, if it holds every needed file; else what is missing.
+fn cached(repo: &str, revision: &str, settings: &HubSettings) -> std::result::Result<PathBuf, String> {
+    let repo_dir = settings.repo_dir(repo);
+    let commit = if is_commit(revision) {
+        revision.to_string()
+    } else {
+        std::fs::read_to_string(repo_dir.join("refs").join(revision))
+            .map(|c| c.trim().to_string())
+            .map_err(|_| {
+                format!(
+                    "revision {revision} is not in the Hugging Face cache {}",
+                    settings.cache_dir.display()
+                )
+            })?
+    };
+    let snapshot = repo_dir.join("snapshots").join(&commit);
+    let listing = list_files(&snapshot);
+    let index = |file: &str| read_index(&snapshot.join(file)).ok();
+    let needed = needed_files(&listing, index);
+    match needed.iter().find(|f| !snapshot.join(f).is_file()) {
+        Some(missing) => Err(format!(
+            "the cached copy ({}) lacks {missing}",
+            snapshot.display()
+        )),
+        None if needed.is_empty() => Err(format!(
+            "revision {revision} is not in the Hugging Face cache {}",
+            settings.cache_dir.display()
+        )),
+        None => Ok(snapshot),
+    }
+}
+
+fn is_commit(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Every file under `dir`, as repo paths with `/`.
+fn list_files(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, &format!("{name}/"), out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+/// The shard file names a model.safetensors.index.json lists.
+fn read_index(file: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::new(Kind::Model, Some(file), format!("cannot read: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::new(Kind::Model, Some(file), format!("not valid JSON: {e}")))?;
+    let shards: BTreeSet<String> = value["weight_map"]
+        .as_object()
+        .ok_or_else(|| Error::new(Kind::Model, Some(file), "no weight_map"))?
+        .values()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    Ok(shards.into_iter().collect())
+}
+
+/// The configuration files the loader reads, in a repo's file list.
+fn config_files(listing: &[String]) -> Vec<String> {
+    const NAMES: [&str; 4] = [
+        "config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "model.safetensors.index.json",
+    ];
+    listing
+        .iter()
+        .filter(|f| {
+            let in_component = COMPONENTS.iter().any(|c| f.starts_with(c));
+            let name = f.rsplit('/').next().unwrap_or(f);
+            f.as_str() == "config.json"
+                || f.as_str() == "llm/tokenizer.json"
+                || (in_component && NAMES.contains(&name))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Every file the loader needs: the configs, then per component folder the shards its index
+/// names (`index` reads an index given its repo path) or else its model.safetensors.
+fn needed_files(listing: &[String], index: impl Fn(&str) -> Option<Vec<String>>) -> Vec<String> {
+    let mut needed = config_files(listing);
+    let folders: BTreeSet<String> = needed
+        .iter()
+        .filter_map(|f| f.strip_suffix("config.json"))
+        .filter(|folder| folder.ends_with('/'))
+        .map(str::to_string)
+        .collect();
+    for folder in folders {
+        let index_file = format!("{folder}model.safetensors.index.json");
+        if listing.contains(&index_file) {
+            if let Some(shards) = index(&index_file) {
+                needed.extend(shards.into_iter().map(|s| format!("{folder}{s}")));
+            }
+        } else if listing.contains(&format!("{folder}model.safetensors")) {
+            needed.push(format!("{folder}model.safetensors"));
+        }
+    }
+    needed
+}
+
+fn download(
+    repo: &str,
+    revision: &str,
+    settings: &HubSettings,
+    observer: &mut dyn DownloadObserver,
+) -> std::result::Result<PathBuf, Failure> {
+    let mut builder = ApiBuilder::new()
+        .with_cache_dir(settings.cache_dir.clone())
+        .with_token(settings.token.clone())
+        .with_progress(false);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint.clone());
+    }
+    let api = builder
+        .build()
+        .map_err(|e| Failure::Other(model_error(repo, format!("cannot set up the hub client: {e}"))))?;
+    let info = api
+        .repo(Repo::with_revision(repo.into(), RepoType::Model, revision.into()))
+        .info()
+        .map_err(|e| classify(repo, e))?;
+    // Every file from the same commit, whatever the branch does meanwhile.
+    let pinned = api.repo(Repo::with_revision(repo.into(), RepoType::Model, info.sha.clone()));
+    let snapshot = settings.repo_dir(repo).join("snapshots").join(&info.sha);
+    let listing: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
+    let get = |file: &str, observer: &mut dyn DownloadObserver| -> std::result::Result<(), Failure> {
+        if snapshot.join(file).is_file() {
+            return Ok(());
+        }
+        pinned
+            .download_with_progress(file, Reporter(observer))
+            .map(drop)
+            .map_err(|e| classify(repo, e))
+    };
+    for file in config_files(&listing) {
+        get(&file, observer)?;
+    }
+    let index = |file: &str| read_index(&snapshot.join(file)).ok();
+    for file in needed_files(&listing, index) {
+        get(&file, observer)?;
+    }
+    write_ref(&settings.repo_dir(repo), revision, &info.sha)
+        .map_err(|e| Failure::Other(model_error(repo, format!("cannot write the cache ref: {e}"))))?;
+    Ok(snapshot)
+}
+
+/// refs/<revision> -> commit, as huggingface_hub records a branch; written atomically.
+fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> std::io::Result<()> {
+    if is_commit(revision) {
+        return Ok(());
+    }
+    let file = repo_dir.join("refs").join(revision);
+    let dir = file.parent().unwrap_or(repo_dir);
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, commit.as_bytes())?;
+    tmp.persist(&file).map(drop).map_err(|e| e.error)
+}
+
+fn classify(repo: &str, e: hf_hub::api::sync::ApiError) -> Failure {
+    use hf_hub::api::sync::ApiError;
+    match e {
+        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Transport(_)) => {
+            Failure::Unreachable(e.to_string())
+        }
+        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Status(401 | 403, _)) => {
+            Failure::Other(model_error(
+                repo,
+                "access denied: set HF_TOKEN for a gated or private repo".into(),
+            ))
+        }
+        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Status(404, _)) => {
+            Failure::Other(model_error(repo, "no such repo, revision or file on the hub".into()))
+        }
+        other => Failure::Other(model_error(repo, format!("download failed: {other}"))),
+    }
+}
+
+/// hf-hub's progress callbacks forwarded to an observer.
+struct Reporter<'a>(&'a mut dyn DownloadObserver);
+
+impl Progress for Reporter<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.0.start(filename, size as u64);
+    }
+    fn update(&mut self, size: usize) {
+        self.0.advance(size as u64);
+    }
+    fn finish(&mut self) {
+        self.0.done();
+    }
+}
