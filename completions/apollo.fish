@@ -28,16 +28,77 @@ complete -c apollo -n "__fish_apollo_needs_command" -s v -l verbose -d 'More log
 complete -c apollo -n "__fish_apollo_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_needs_command" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_needs_command" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model -d 'Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l revision -d 'Branch, tag or commit of --model' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-dir -d 'A local checkpoint directory in the published layout, used instead of --model' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l device -d 'auto (CUDA when built with it and a GPU is present), cpu, cuda or cuda:N' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l dtype -d 'Weights and activations: auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
+bf16\t''
+f16\t''
+f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Sampling temperature; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l max-new-tokens -d 'Longest answer, in tokens' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l seed -d 'Seed of the sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l json -d 'Print one JSON object after generation instead of streaming the answer'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l from -d 'Also read video paths from FILE, one a line ("-" for stdin)' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l question -d 'The question asked of every video' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l output-dir -d 'Also write each record to DIR/<video name>.json (written whole or not at all)' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model -d 'Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l revision -d 'Branch, tag or commit of --model' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-dir -d 'A local checkpoint directory in the published layout, used instead of --model' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l device -d 'auto (CUDA when built with it and a GPU is present), cpu, cuda or cuda:N' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l dtype -d 'Weights and activations: auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
+bf16\t''
+f16\t''
+f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Sampling temperature; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l max-new-tokens -d 'Longest answer, in tokens' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l seed -d 'Seed of the sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l skip-existing -d 'Skip videos whose record is already in --output-dir (resume a batch)'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -l revision -d 'Branch, tag or commit' -r
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: 128]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
@@ -48,6 +109,9 @@ complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbo
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from inspect completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from inspect completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from inspect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

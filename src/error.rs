@@ -65,6 +65,12 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
+
+    /// Names `path` as the file the problem is about, unless one is named already.
+    pub fn or_path(mut self, path: &Path) -> Self {
+        self.path.get_or_insert_with(|| path.to_path_buf());
+        self
+    }
 }
 
 impl fmt::Display for Error {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod model;
+pub mod pipeline;
 pub mod prompt;
 pub mod render;
 pub mod video;

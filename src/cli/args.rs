@@ -1,29 +1,31 @@
-//! Flags shared by the commands that sample videos.
+//! Flag groups shared by the commands: sampling (inspect, ask, caption), and the model and
+//! generation settings (ask, caption).
 
-use crate::error::{Error, Kind, Result};
+use super::progress::Bars;
+use crate::error::{Error, Result};
+use crate::generate::logits::SamplingParams;
+use crate::generate::run::GenerateOptions;
+use crate::model::device::{device_name, select_device, select_dtype, DTypeChoice, DeviceChoice};
+use crate::model::hub::{self, HubSettings, DEFAULT_MODEL};
+use crate::pipeline::Pipeline;
 use crate::video::sample::SamplingConfig;
 use clap::Args;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Sampling settings: the defaults of Apollo-3B-t32, then a checkpoint's own values when
-/// `--model-dir` is given, then any flag given explicitly.
+/// Sampling settings: any flag given explicitly overrides the model's own values.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
-    /// Local Apollo checkpoint directory: tokens per clip, clip duration and context length
-    /// come from its configs, and its tokenizer counts the prompt's text tokens.
-    #[arg(long, value_name = "DIR")]
-    pub model_dir: Option<PathBuf>,
-    /// Seconds of video per clip [default: 2].
+    /// Seconds of video per clip [default: the model's, 2].
     #[arg(long, value_name = "SECONDS")]
     pub clip_duration: Option<f64>,
     /// Frames sampled per clip [default: 4].
     #[arg(long, value_name = "N")]
     pub frames_per_clip: Option<usize>,
-    /// Video tokens per clip (the connector's num_output_tokens) [default: 128].
+    /// Video tokens per clip (the connector's num_output_tokens) [default: the model's].
     #[arg(long, value_name = "N")]
     pub tokens_per_clip: Option<usize>,
-    /// Context length the clip budget is sized against [default: 16384].
+    /// Context length the clip budget is sized against [default: the model's, 16384].
     #[arg(long, value_name = "TOKENS")]
     pub model_max_length: Option<usize>,
     /// Share of the context that video tokens may take [default: 0.65].
@@ -32,11 +34,9 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    pub fn resolve(&self) -> Result<SamplingConfig> {
-        let mut cfg = SamplingConfig::default();
-        if let Some(dir) = &self.model_dir {
-            apply_checkpoint(&mut cfg, dir)?;
-        }
+    /// `base` (the model's sampling) with the flags given applied.
+    pub fn resolve(&self, base: SamplingConfig) -> Result<SamplingConfig> {
+        let mut cfg = base;
         if let Some(v) = self.clip_duration {
             cfg.clip_duration = v;
         }
@@ -57,30 +57,115 @@ impl SamplingArgs {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::new(Kind::Model, Some(path), format!("cannot read: {e}")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::new(Kind::Model, Some(path), format!("not valid JSON: {e}")))
+/// Which checkpoint, on which device, in which precision.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Model")]
+pub struct ModelArgs {
+    /// Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on
+    /// first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply).
+    #[arg(long, value_name = "REPO", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Branch, tag or commit of --model.
+    #[arg(long, default_value = "main")]
+    pub revision: String,
+    /// A local checkpoint directory in the published layout, used instead of --model.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "revision"])]
+    pub model_dir: Option<PathBuf>,
+    /// auto (CUDA when built with it and a GPU is present), cpu, cuda or cuda:N.
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Weights and activations: auto is bf16 on CUDA, f32 on the CPU.
+    #[arg(long, value_enum, default_value_t = DTypeChoice::Auto)]
+    pub dtype: DTypeChoice,
 }
 
-/// Reads the sampling-relevant values of a published checkpoint layout.
-fn apply_checkpoint(cfg: &mut SamplingConfig, dir: &Path) -> Result<()> {
-    let connector_path = dir.join("mm_connector/config.json");
-    let connector = read_json(&connector_path)?;
-    cfg.num_output_tokens = connector["num_output_tokens"]
-        .as_u64()
-        .ok_or_else(|| Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens"))?
-        as usize;
-    let top = read_json(&dir.join("config.json"))?;
-    if let Some(d) = top["clip_duration"].as_f64() {
-        cfg.clip_duration = d;
+/// An opened checkpoint and how to name it in records.
+pub struct OpenedModel {
+    pub pipeline: Pipeline,
+    /// The repo id, or the directory given.
+    pub name: String,
+    pub device: String,
+}
+
+impl ModelArgs {
+    /// Finds the checkpoint (downloading what is missing) and reads its configs and tokenizer.
+    pub fn open(&self, bars: &mut Bars) -> Result<OpenedModel> {
+        let (dir, name) = match &self.model_dir {
+            Some(dir) => (dir.clone(), dir.display().to_string()),
+            None => {
+                let dir = hub::fetch(&self.model, &self.revision, &HubSettings::from_env(), bars)?;
+                (dir, self.model.clone())
+            }
+        };
+        let device = select_device(self.device)?;
+        let dtype = select_dtype(self.dtype, &device);
+        Ok(OpenedModel {
+            device: device_name(&device),
+            pipeline: Pipeline::open(&dir, device, dtype)?,
+            name,
+        })
     }
-    let max_len = top["llm_cfg"]["model_max_length"]
-        .as_u64()
-        .or(top["model_max_length"].as_u64());
-    if let Some(m) = max_len {
-        cfg.model_max_length = m as usize;
+}
+
+/// How answers are generated.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Generation")]
+pub struct GenerationArgs {
+    /// Sampling temperature; 0 takes the most likely token every time.
+    #[arg(long, default_value_t = 0.4, value_name = "T")]
+    pub temperature: f32,
+    /// Nucleus sampling: draw from the most likely tokens that together hold this probability.
+    #[arg(long, default_value_t = 0.7, value_name = "P")]
+    pub top_p: f32,
+    /// Draw from the K most likely tokens; 0 for all [default: the model's generation config].
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// Penalty on tokens already generated [default: the model's generation config].
+    #[arg(long, value_name = "X")]
+    pub repetition_penalty: Option<f32>,
+    /// Longest answer, in tokens.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_new_tokens: usize,
+    /// Seed of the sampling: the same seed, video, question and device give the same answer
+    /// [default: random; --json reports it].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// The top-K log-probabilities of each generated token, in the JSON record.
+    #[arg(long, value_name = "K")]
+    pub logprobs: Option<usize>,
+}
+
+impl GenerationArgs {
+    /// The settings for `pipeline`'s model: flags first, then its generation config.
+    pub fn options(&self, pipeline: &Pipeline) -> Result<GenerateOptions> {
+        let checkpoint = pipeline.generation_config();
+        let sampling = SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k.unwrap_or(checkpoint.top_k),
+            repetition_penalty: self
+                .repetition_penalty
+                .unwrap_or(checkpoint.repetition_penalty),
+        };
+        if !(sampling.temperature >= 0.0 && sampling.temperature.is_finite()) {
+            return Err(Error::usage("--temperature must be 0 or more"));
+        }
+        if !(sampling.top_p > 0.0 && sampling.top_p <= 1.0) {
+            return Err(Error::usage("--top-p must be in (0, 1]"));
+        }
+        if !(sampling.repetition_penalty > 0.0 && sampling.repetition_penalty.is_finite()) {
+            return Err(Error::usage("--repetition-penalty must be positive"));
+        }
+        if self.max_new_tokens == 0 {
+            return Err(Error::usage("--max-new-tokens must be at least 1"));
+        }
+        Ok(GenerateOptions {
+            sampling,
+            seed: self.seed.unwrap_or_else(rand::random),
+            max_new_tokens: self.max_new_tokens,
+            logprobs: self.logprobs,
+            eos_token_ids: checkpoint.eos_token_ids.clone(),
+            context_length: pipeline.context_length(),
+        })
     }
-    Ok(())
 }

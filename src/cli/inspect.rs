@@ -2,7 +2,7 @@
 //! as text or as JSON Lines; optionally the sampled frames as PNG files and a contact sheet.
 
 use super::args::SamplingArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
 use crate::prompt::video::{video_prompt, video_prompt_with};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
@@ -12,7 +12,7 @@ use crate::video::extract::for_each_clip;
 use crate::video::frame::RgbFrame;
 use crate::video::sample::{plan, SamplingConfig, SamplingPlan};
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,17 +31,25 @@ pub struct InspectArgs {
     /// Write one PNG with all sampled frames in a grid, labelled with their times.
     #[arg(long, value_name = "FILE.png")]
     pub contact_sheet: Option<PathBuf>,
+    /// Local Apollo checkpoint directory: tokens per clip, clip duration and context length
+    /// come from its configs, and its tokenizer counts the prompt's text tokens.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
 
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let cfg = args.sampling.resolve()?;
+    let mut base = SamplingConfig::default();
+    if let Some(dir) = &args.model_dir {
+        apply_checkpoint(&mut base, dir)?;
+    }
+    let cfg = args.sampling.resolve(base)?;
     if args.contact_sheet.is_some() && args.videos.len() > 1 {
         return Err(Error::usage("--contact-sheet takes one video"));
     }
     // With a checkpoint, its tokenizer counts the prompt's text tokens exactly.
-    let tokenizer = match &args.sampling.model_dir {
+    let tokenizer = match &args.model_dir {
         Some(dir) => Some(PromptTokenizer::from_file(&dir.join("llm/tokenizer.json"))?),
         None => None,
     };
@@ -270,4 +278,33 @@ impl Report {
 fn trim_float(x: f64) -> String {
     let s = format!("{x:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::new(Kind::Model, Some(path), format!("cannot read: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::new(Kind::Model, Some(path), format!("not valid JSON: {e}")))
+}
+
+/// Reads the sampling-relevant values of a checkpoint; only the files they are in need exist,
+/// so a partial download can be planned for.
+fn apply_checkpoint(cfg: &mut SamplingConfig, dir: &Path) -> Result<()> {
+    let connector_path = dir.join("mm_connector/config.json");
+    let connector = read_json(&connector_path)?;
+    cfg.num_output_tokens = connector["num_output_tokens"]
+        .as_u64()
+        .ok_or_else(|| Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens"))?
+        as usize;
+    let top = read_json(&dir.join("config.json"))?;
+    if let Some(d) = top["clip_duration"].as_f64() {
+        cfg.clip_duration = d;
+    }
+    let max_len = top["llm_cfg"]["model_max_length"]
+        .as_u64()
+        .or(top["model_max_length"].as_u64());
+    if let Some(m) = max_len {
+        cfg.model_max_length = m as usize;
+    }
+    Ok(())
 }

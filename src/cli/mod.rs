@@ -1,7 +1,12 @@
 //! The command line: argument definitions and one module per subcommand.
 pub mod args;
+pub mod ask;
+pub mod caption;
 pub mod completions;
+pub mod download;
 pub mod inspect;
+pub mod progress;
+pub mod record;
 
 use crate::error::Result;
 use clap::{Parser, Subcommand};
@@ -22,6 +27,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Answer a question about a video; the answer streams to stdout.
+    Ask(ask::AskArgs),
+    /// Ask one question (by default, for a detailed description) of many videos: JSON Lines.
+    Caption(caption::CaptionArgs),
+    /// Fetch a checkpoint into the Hugging Face cache and print where it is.
+    Download(download::DownloadArgs),
     /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
     Inspect(inspect::InspectArgs),
     /// Print a shell completion script.
@@ -31,6 +42,9 @@ pub enum Command {
 /// Runs the parsed command; the exit code comes from the returned error, if any.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Ask(args) => ask::run(&args, cli.quiet),
+        Command::Caption(args) => caption::run(&args, cli.quiet),
+        Command::Download(args) => download::run(&args, cli.quiet),
         Command::Inspect(args) => inspect::run(&args),
         Command::Completions(args) => completions::run(&args),
     }

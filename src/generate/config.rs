@@ -117,6 +117,9 @@ mod tests {
         std::fs::write(&file, "{").unwrap();
         let config = ApolloConfig::load(dir.path()).unwrap();
         let e = GenerationConfig::load(&config).unwrap_err();
-        assert!(e.to_string().starts_with(&file.display().to_string()), "{e}");
+        assert!(
+            e.to_string().starts_with(&file.display().to_string()),
+            "{e}"
+        );
     }
 }

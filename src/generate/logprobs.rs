@@ -10,7 +10,7 @@ pub struct TokenLogprob {
     /// The token's text; U+FFFD where it holds only part of a character (see `bytes`).
     pub token: String,
     pub id: u32,
-    pub logprob: f32,
+    pub logprob: f64,
     /// The exact bytes the token stands for.
     pub bytes: Vec<u8>,
     /// The `k` most likely tokens at this position, most likely first.
@@ -21,7 +21,7 @@ pub struct TokenLogprob {
 pub struct Alternative {
     pub token: String,
     pub id: u32,
-    pub logprob: f32,
+    pub logprob: f64,
     pub bytes: Vec<u8>,
 }
 
@@ -41,7 +41,7 @@ pub fn token_logprob(
     TokenLogprob {
         token,
         id: chosen,
-        logprob: logprobs[chosen as usize],
+        logprob: shortest(logprobs[chosen as usize]),
         bytes,
         top_logprobs: top_k(&logprobs, k)
             .into_iter()
@@ -50,12 +50,17 @@ pub fn token_logprob(
                 Alternative {
                     token,
                     id,
-                    logprob: logprobs[id as usize],
+                    logprob: shortest(logprobs[id as usize]),
                     bytes,
                 }
             })
             .collect(),
     }
+}
+
+/// The f64 that prints as the f32 does (-2.12217, not -2.1221699714660645).
+pub fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// log-softmax, with the normaliser summed in f64 so that small logprobs keep their digits.
@@ -72,7 +77,11 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 /// Ids of the `k` largest values, largest first; ties go to the lower id.
 fn top_k(values: &[f32], k: usize) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..values.len() as u32).collect();
-    ids.sort_by(|&a, &b| values[b as usize].total_cmp(&values[a as usize]).then(a.cmp(&b)));
+    ids.sort_by(|&a, &b| {
+        values[b as usize]
+            .total_cmp(&values[a as usize])
+            .then(a.cmp(&b))
+    });
     ids.truncate(k);
     ids
 }
@@ -88,6 +97,13 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-6);
         // log(e^3 / (e + e^2 + e^3)) = -0.40760596
         assert!((lp[2] + 0.407_605_96).abs() < 1e-6, "{}", lp[2]);
+    }
+
+    #[test]
+    fn shortest_keeps_the_f32_digits() {
+        assert_eq!(shortest(0.4), 0.4);
+        assert_eq!(shortest(-2.122_17), -2.12217);
+        assert_eq!(shortest(f32::NEG_INFINITY), f64::NEG_INFINITY);
     }
 
     #[test]

@@ -90,8 +90,7 @@ pub fn generate(
         if step.stopped {
             break Finish::Stop;
         }
-        if ids.len() >= options.max_new_tokens || prompt_len + ids.len() >= options.context_length
-        {
+        if ids.len() >= options.max_new_tokens || prompt_len + ids.len() >= options.context_length {
             break Finish::Length;
         }
         let row = model.embed_tokens(&[next])?;

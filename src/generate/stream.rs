@@ -173,10 +173,7 @@ mod tests {
         let tok = tokenizer();
         // Spelled out in plain tokens, not as the special token.
         let mut ids = ids(&tok, "\n  A dog jumps. \n");
-        let stop_plain: Vec<u32> = "<|im_end|>"
-            .bytes()
-            .map(|b| ids_of_byte(&tok, b))
-            .collect();
+        let stop_plain: Vec<u32> = "<|im_end|>".bytes().map(|b| ids_of_byte(&tok, b)).collect();
         ids.extend(&stop_plain);
         ids.extend(self::ids(&tok, " more"));
         let (pieces, stopped) = stream(&tok, &ids);

@@ -126,7 +126,11 @@ fn model_error(repo: &str, message: String) -> Error {
 }
 
 /// The snapshot in the cache, if it holds every needed file; else what is missing.
-fn cached(repo: &str, revision: &str, settings: &HubSettings) -> std::result::Result<PathBuf, String> {
+fn cached(
+    repo: &str,
+    revision: &str,
+    settings: &HubSettings,
+) -> std::result::Result<PathBuf, String> {
     let repo_dir = settings.repo_dir(repo);
     let commit = if is_commit(revision) {
         revision.to_string()
@@ -142,8 +146,9 @@ fn cached(repo: &str, revision: &str, settings: &HubSettings) -> std::result::Re
     };
     let snapshot = repo_dir.join("snapshots").join(&commit);
     let listing = list_files(&snapshot);
-    let index = |file: &str| read_index(&snapshot.join(file)).ok();
-    let needed = needed_files(&listing, index);
+    let index = |file: &str| read_index(&snapshot.join(file)).map_err(|e| e.to_string());
+    let needed =
+        needed_files(&listing, index).map_err(|e| format!("the cached copy is broken: {e}"))?;
     match needed.iter().find(|f| !snapshot.join(f).is_file()) {
         Some(missing) => Err(format!(
             "the cached copy ({}) lacks {missing}",
@@ -220,7 +225,10 @@ fn config_files(listing: &[String]) -> Vec<String> {
 
 /// Every file the loader needs: the configs, then per component folder the shards its index
 /// names (`index` reads an index given its repo path) or else its model.safetensors.
-fn needed_files(listing: &[String], index: impl Fn(&str) -> Option<Vec<String>>) -> Vec<String> {
+fn needed_files(
+    listing: &[String],
+    index: impl Fn(&str) -> std::result::Result<Vec<String>, String>,
+) -> std::result::Result<Vec<String>, String> {
     let mut needed = config_files(listing);
     let folders: BTreeSet<String> = needed
         .iter()
@@ -231,14 +239,13 @@ fn needed_files(listing: &[String], index: impl Fn(&str) -> Option<Vec<String>>)
     for folder in folders {
         let index_file = format!("{folder}model.safetensors.index.json");
         if listing.contains(&index_file) {
-            if let Some(shards) = index(&index_file) {
-                needed.extend(shards.into_iter().map(|s| format!("{folder}{s}")));
-            }
+            let shards = index(&index_file)?;
+            needed.extend(shards.into_iter().map(|s| format!("{folder}{s}")));
         } else if listing.contains(&format!("{folder}model.safetensors")) {
             needed.push(format!("{folder}model.safetensors"));
         }
     }
-    needed
+    Ok(needed)
 }
 
 fn download(
@@ -254,35 +261,52 @@ fn download(
     if let Some(endpoint) = &settings.endpoint {
         builder = builder.with_endpoint(endpoint.clone());
     }
-    let api = builder
-        .build()
-        .map_err(|e| Failure::Other(model_error(repo, format!("cannot set up the hub client: {e}"))))?;
+    let api = builder.build().map_err(|e| {
+        Failure::Other(model_error(
+            repo,
+            format!("cannot set up the hub client: {e}"),
+        ))
+    })?;
     let info = api
-        .repo(Repo::with_revision(repo.into(), RepoType::Model, revision.into()))
+        .repo(Repo::with_revision(
+            repo.into(),
+            RepoType::Model,
+            revision.into(),
+        ))
         .info()
         .map_err(|e| classify(repo, e))?;
     // Every file from the same commit, whatever the branch does meanwhile.
-    let pinned = api.repo(Repo::with_revision(repo.into(), RepoType::Model, info.sha.clone()));
+    let pinned = api.repo(Repo::with_revision(
+        repo.into(),
+        RepoType::Model,
+        info.sha.clone(),
+    ));
     let snapshot = settings.repo_dir(repo).join("snapshots").join(&info.sha);
     let listing: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
-    let get = |file: &str, observer: &mut dyn DownloadObserver| -> std::result::Result<(), Failure> {
-        if snapshot.join(file).is_file() {
-            return Ok(());
-        }
-        pinned
-            .download_with_progress(file, Reporter(observer))
-            .map(drop)
-            .map_err(|e| classify(repo, e))
-    };
+    let get =
+        |file: &str, observer: &mut dyn DownloadObserver| -> std::result::Result<(), Failure> {
+            if snapshot.join(file).is_file() {
+                return Ok(());
+            }
+            pinned
+                .download_with_progress(file, Reporter(observer))
+                .map(drop)
+                .map_err(|e| classify(repo, e))
+        };
     for file in config_files(&listing) {
         get(&file, observer)?;
     }
-    let index = |file: &str| read_index(&snapshot.join(file)).ok();
-    for file in needed_files(&listing, index) {
+    let index = |file: &str| read_index(&snapshot.join(file)).map_err(|e| e.to_string());
+    let needed = needed_files(&listing, index).map_err(|e| Failure::Other(model_error(repo, e)))?;
+    for file in needed {
         get(&file, observer)?;
     }
-    write_ref(&settings.repo_dir(repo), revision, &info.sha)
-        .map_err(|e| Failure::Other(model_error(repo, format!("cannot write the cache ref: {e}"))))?;
+    write_ref(&settings.repo_dir(repo), revision, &info.sha).map_err(|e| {
+        Failure::Other(model_error(
+            repo,
+            format!("cannot write the cache ref: {e}"),
+        ))
+    })?;
     Ok(snapshot)
 }
 
@@ -312,7 +336,10 @@ fn classify(repo: &str, e: hf_hub::api::sync::ApiError) -> Failure {
             ))
         }
         ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Status(404, _)) => {
-            Failure::Other(model_error(repo, "no such repo, revision or file on the hub".into()))
+            Failure::Other(model_error(
+                repo,
+                "no such repo, revision or file on the hub".into(),
+            ))
         }
         other => Failure::Other(model_error(repo, format!("download failed: {other}"))),
     }
@@ -330,5 +357,177 @@ impl Progress for Reporter<'_> {
     }
     fn finish(&mut self) {
         self.0.done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> HubSettings {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HubSettings::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_cache_follows_huggingface_hub_precedence() {
+        let s = settings(&[("HOME", "/home/u")]);
+        assert_eq!(s.cache_dir, Path::new("/home/u/.cache/huggingface/hub"));
+        assert!(!s.offline);
+        let s = settings(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")]);
+        assert_eq!(s.cache_dir, Path::new("/xdg/huggingface/hub"));
+        let s = settings(&[("HOME", "/home/u"), ("HF_HOME", "/hf")]);
+        assert_eq!(s.cache_dir, Path::new("/hf/hub"));
+        let s = settings(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")]);
+        assert_eq!(s.cache_dir, Path::new("/cache"));
+        assert_eq!(
+            s.repo_dir("org/name"),
+            Path::new("/cache/models--org--name")
+        );
+        for on in ["1", "true", "YES", "on"] {
+            assert!(settings(&[("HF_HUB_OFFLINE", on)]).offline, "{on}");
+        }
+        assert!(!settings(&[("HF_HUB_OFFLINE", "0")]).offline);
+    }
+
+    #[test]
+    fn the_token_comes_from_hf_token_or_the_token_file() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("token"), "hf_file\n").unwrap();
+        let h = home.path().to_str().unwrap();
+        assert_eq!(
+            settings(&[("HF_HOME", h)]).token.as_deref(),
+            Some("hf_file")
+        );
+        assert_eq!(
+            settings(&[("HF_HOME", h), ("HF_TOKEN", "hf_env")])
+                .token
+                .as_deref(),
+            Some("hf_env")
+        );
+        assert_eq!(settings(&[("HF_HOME", "/nonexistent")]).token, None);
+    }
+
+    /// The file list of a published Apollo checkpoint.
+    fn published() -> Vec<String> {
+        [
+            ".gitattributes",
+            "README.md",
+            "config.json",
+            "configuration_apollo.py",
+            "modeling_apollo.py",
+            "llm/added_tokens.json",
+            "llm/config.json",
+            "llm/generation_config.json",
+            "llm/merges.txt",
+            "llm/model-00001-of-00002.safetensors",
+            "llm/model-00002-of-00002.safetensors",
+            "llm/model.safetensors.index.json",
+            "llm/special_tokens_map.json",
+            "llm/tokenizer.json",
+            "llm/tokenizer_config.json",
+            "llm/vocab.json",
+            "mm_connector/config.json",
+            "mm_connector/model.safetensors",
+            "vision_tower/config.json",
+            "vision_tower/internvideo2/config.json",
+            "vision_tower/internvideo2/model.safetensors",
+            "vision_tower/siglip-so400m-patch14-384/config.json",
+            "vision_tower/siglip-so400m-patch14-384/model.safetensors",
+            "vision_tower/siglip-so400m-patch14-384/preprocessor_config.json",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn only_what_the_loader_reads_is_needed() {
+        let index = |file: &str| {
+            assert_eq!(file, "llm/model.safetensors.index.json");
+            Ok(vec![
+                "model-00001-of-00002.safetensors".to_string(),
+                "model-00002-of-00002.safetensors".to_string(),
+            ])
+        };
+        let mut needed = needed_files(&published(), index).unwrap();
+        needed.sort();
+        assert_eq!(
+            needed,
+            [
+                "config.json",
+                "llm/config.json",
+                "llm/generation_config.json",
+                "llm/model-00001-of-00002.safetensors",
+                "llm/model-00002-of-00002.safetensors",
+                "llm/model.safetensors.index.json",
+                "llm/tokenizer.json",
+                "mm_connector/config.json",
+                "mm_connector/model.safetensors",
+                "vision_tower/config.json",
+                "vision_tower/internvideo2/config.json",
+                "vision_tower/internvideo2/model.safetensors",
+                "vision_tower/siglip-so400m-patch14-384/config.json",
+                "vision_tower/siglip-so400m-patch14-384/model.safetensors",
+                "vision_tower/siglip-so400m-patch14-384/preprocessor_config.json",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cached_snapshot_is_found_through_its_ref_and_checked_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let s = settings(&[("HF_HUB_CACHE", root.path().to_str().unwrap())]);
+        let commit = "a".repeat(40);
+        let repo = s.repo_dir("org/m");
+        let snapshot = repo.join("snapshots").join(&commit);
+        for file in [
+            "config.json",
+            "mm_connector/config.json",
+            "mm_connector/model.safetensors",
+        ] {
+            let path = snapshot.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        assert!(cached("org/m", "main", &s)
+            .unwrap_err()
+            .contains("revision main is not in the Hugging Face cache"));
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), &commit).unwrap();
+        assert_eq!(cached("org/m", "main", &s).unwrap(), snapshot);
+        assert_eq!(cached("org/m", &commit, &s).unwrap(), snapshot);
+
+        std::fs::remove_file(snapshot.join("mm_connector/model.safetensors")).unwrap();
+        // An index that cannot be read makes the copy unusable.
+        std::fs::write(
+            snapshot.join("mm_connector/model.safetensors.index.json"),
+            "{",
+        )
+        .unwrap();
+        let e = cached("org/m", "main", &s).unwrap_err();
+        assert!(e.contains("is broken"), "{e}");
+        assert!(
+            e.contains("mm_connector/model.safetensors.index.json"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refs_are_written_atomically_and_commits_need_none() {
+        let root = tempfile::tempdir().unwrap();
+        write_ref(root.path(), "main", "abc").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("refs/main")).unwrap(),
+            "abc"
+        );
+        write_ref(root.path(), &"b".repeat(40), "x").unwrap();
+        assert_eq!(
+            std::fs::read_dir(root.path().join("refs")).unwrap().count(),
+            1
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod apollo;
 mod attention;
 pub mod config;
 pub mod connector;
+pub mod device;
 pub mod grid;
 pub mod hub;
 pub mod internvideo2;

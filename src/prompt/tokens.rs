@@ -85,7 +85,10 @@ impl PromptTokenizer {
             return Vec::new();
         };
         if let Some(DecoderWrapper::ByteLevel(_)) = self.tokenizer.get_decoder() {
-            let bytes: Option<Vec<u8>> = token.chars().map(|c| BYTE_OF_CHAR.get(&c).copied()).collect();
+            let bytes: Option<Vec<u8>> = token
+                .chars()
+                .map(|c| BYTE_OF_CHAR.get(&c).copied())
+                .collect();
             // The decoder passes tokens outside the alphabet (added tokens) through as UTF-8.
             return bytes.unwrap_or_else(|| token.into_bytes());
         }
@@ -160,7 +163,11 @@ mod tests {
         // Every vocabulary entry maps to the bytes the tokenizer itself decodes it to.
         for id in 0..tok.tokenizer.get_vocab_size(true) as u32 {
             let alone = tok.tokenizer.decode(&[id], false).unwrap();
-            assert_eq!(alone, String::from_utf8_lossy(&tok.token_bytes(id)), "id {id}");
+            assert_eq!(
+                alone,
+                String::from_utf8_lossy(&tok.token_bytes(id)),
+                "id {id}"
+            );
         }
     }
 

@@ -1,0 +1,192 @@
+//! `apollo caption VIDEO...`: one question over many videos with one model load. One JSON
+//! record per video on stdout, in input order, flushed as each finishes; a video that fails
+//! gets an `{video, error}` record and the batch goes on.
+
+use super::args::{GenerationArgs, ModelArgs, SamplingArgs};
+use super::ask::write_error;
+use super::progress::Bars;
+use super::record::{answer_record, error_record, RunInfo, VideoSummary};
+use crate::error::{Error, Kind, Result};
+use clap::Args;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_QUESTION: &str = "Describe this video in detail";
+
+#[derive(Debug, Args)]
+pub struct CaptionArgs {
+    /// Video files.
+    #[arg(value_name = "VIDEO")]
+    pub videos: Vec<PathBuf>,
+    /// Also read video paths from FILE, one a line ("-" for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// The question asked of every video.
+    #[arg(long, default_value = DEFAULT_QUESTION)]
+    pub question: String,
+    /// Also write each record to DIR/<video name>.json (written whole or not at all).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Skip videos whose record is already in --output-dir (resume a batch).
+    #[arg(long, requires = "output_dir")]
+    pub skip_existing: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
+    let videos = inputs(args)?;
+    let outputs = match &args.output_dir {
+        Some(dir) => Some(output_files(dir, &videos)?),
+        None => None,
+    };
+    let mut bars = Bars::new(quiet);
+    let mut opened = args.model.open(&mut bars)?;
+    let cfg = args.sampling.resolve(opened.pipeline.sampling_defaults())?;
+    let options = args.generation.options(&opened.pipeline)?;
+    let run = RunInfo {
+        model: &opened.name,
+        device: &opened.device,
+        dtype: opened.pipeline.dtype().as_str().to_string(),
+    };
+    let pipeline = &mut opened.pipeline;
+    let mut first_error: Option<Error> = None;
+    for (n, video) in videos.iter().enumerate() {
+        let output = outputs.as_ref().map(|o| o[n].as_path());
+        if let Some(done) = output
+            .filter(|_| args.skip_existing)
+            .and_then(finished_record)
+        {
+            emit(&done)?;
+            continue;
+        }
+        let result = match pipeline.prepare(video, &args.question, &cfg) {
+            Err(e) => Err(e),
+            Ok(prepared) => {
+                // A model that cannot load fails every video: stop the batch.
+                let load = pipeline.load(&mut bars)?;
+                let summary = VideoSummary::of(&prepared);
+                pipeline
+                    .answer(prepared, &options, &mut bars, |_| Ok(()))
+                    .map(|mut answer| {
+                        answer.timings.load = load;
+                        answer_record(video, &args.question, &run, &summary, &answer, &options)
+                    })
+            }
+        };
+        match result {
+            Ok(record) => {
+                if let Some(file) = output {
+                    write_atomically(file, &format!("{record}\n"))?;
+                }
+                emit(&record)?;
+            }
+            Err(e) => {
+                eprintln!("apollo: {e}");
+                emit(&error_record(video, &e))?;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        // Each failure was reported; the exit code is the first one's.
+        Some(e) => Err(Error {
+            message: String::new(),
+            path: None,
+            ..e
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The videos named on the command line, then those of --from.
+fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
+    let mut videos = args.videos.clone();
+    if let Some(from) = &args.from {
+        let read_lines =
+            |reader: &mut dyn BufRead| -> std::io::Result<Vec<String>> { reader.lines().collect() };
+        let lines = if from.as_os_str() == "-" {
+            read_lines(&mut std::io::stdin().lock())
+        } else {
+            std::fs::File::open(from).and_then(|f| read_lines(&mut std::io::BufReader::new(f)))
+        }
+        .map_err(|e| {
+            Error::new(
+                Kind::Usage,
+                Some(from),
+                format!("cannot read the list: {e}"),
+            )
+        })?;
+        videos.extend(
+            lines
+                .iter()
+                .map(|l| l.trim_end_matches('\r'))
+                .filter(|l| !l.trim().is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    if videos.is_empty() {
+        return Err(Error::usage(
+            "no videos given (name them, or use --from FILE)",
+        ));
+    }
+    Ok(videos)
+}
+
+/// DIR/<file stem>.json for each video; two videos that would share a file are refused
+/// before any work.
+fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
+    let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut files = Vec::new();
+    for video in videos {
+        let stem = video.file_stem().unwrap_or(video.as_os_str());
+        let file = dir.join(Path::new(stem).with_extension("json"));
+        if let Some(other) = seen.insert(file.clone(), video) {
+            if other != video.as_path() {
+                return Err(Error::usage(format!(
+                    "{} and {} would both be written to {}; caption them in separate runs",
+                    other.display(),
+                    video.display(),
+                    file.display()
+                )));
+            }
+        }
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// The record in `file` if it holds a finished answer (a failed or partial one is redone).
+fn finished_record(file: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let record: Value = serde_json::from_str(&text).ok()?;
+    record.get("answer")?;
+    Some(record)
+}
+
+/// One record as one line on stdout, flushed so that `| jq` sees it now.
+fn emit(record: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{record}")
+        .and_then(|()| out.flush())
+        .map_err(write_error)
+}
+
+/// Writes `text` to a temporary file beside `file` and renames it into place, so that an
+/// interrupted batch never leaves a truncated record.
+fn write_atomically(file: &Path, text: &str) -> Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| Error::runtime(Some(file), format!("cannot write: {e}"));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    tmp.persist(file).map_err(|e| fail(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,625 @@
+//! `apollo ask`, `caption` and `download` end to end with the tiny checkpoint of
+//! tests/fixtures (random weights in the published layout) on real and synthetic videos.
+
+mod common;
+
+use assert_cmd::Command;
+use candle_core::{Device, Tensor};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn tiny() -> String {
+    fixtures().join("tiny-apollo").display().to_string()
+}
+
+/// `apollo` with no hub settings leaking in from the machine running the tests.
+fn apollo() -> Command {
+    let mut cmd = Command::cargo_bin("apollo").unwrap();
+    for var in [
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_ENDPOINT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    assert!(!run.stderr.contains("panicked"), "panic: {}", run.stderr);
+    run
+}
+
+/// `apollo ask VIDEO QUESTION --model-dir tiny --json <extra>`, parsed.
+fn ask_json(video: &Path, question: &str, extra: &[&str]) -> Value {
+    let r = run(apollo()
+        .args(["ask", "--json", "--model-dir", &tiny()])
+        .arg(video)
+        .arg(question)
+        .args(extra));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "one object: {}", r.stdout);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn ids(record: &Value) -> Vec<u64> {
+    record["logprobs"]
+        .as_array()
+        .expect("asked with --logprobs")
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn text_mode_streams_the_answer_and_nothing_else() {
+    let video = common::real_video("bikes.mp4");
+    let args = [
+        "--max-new-tokens",
+        "12",
+        "--seed",
+        "7",
+        "--temperature",
+        "1",
+    ];
+    let text = run(apollo()
+        .args(["ask", "--model-dir", &tiny()])
+        .arg(&video)
+        .arg("What is this?")
+        .args(args));
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    // No progress bars or logs when stderr is not a terminal.
+    assert_eq!(text.stderr, "");
+    let record = ask_json(&video, "What is this?", &args);
+    let answer = record["answer"].as_str().unwrap();
+    assert!(!answer.is_empty());
+    assert_eq!(text.stdout, format!("{answer}\n"));
+}
+
+#[test]
+fn json_record_field_by_field() {
+    let video = common::real_video("bigbuckbunny.mp4");
+    let question = "What happens after the rabbit wakes up?";
+    let r = ask_json(
+        &video,
+        question,
+        &["--max-new-tokens", "9", "--seed", "3", "--logprobs", "3"],
+    );
+    assert_eq!(r["video"], video.display().to_string());
+    assert_eq!(r["question"], question);
+    assert_eq!(r["model"], tiny());
+    assert_eq!(r["device"], "cpu");
+    assert_eq!(r["dtype"], "f32");
+    assert_eq!(r["seed"], 3);
+    assert_eq!(r["sampling"]["temperature"], 0.4);
+    assert_eq!(r["sampling"]["top_p"], 0.7);
+    // From the checkpoint's generation_config.json.
+    assert_eq!(r["sampling"]["top_k"], 20);
+    assert_eq!(r["sampling"]["repetition_penalty"], 2.0);
+    assert_eq!(r["sampling"]["max_new_tokens"], 9);
+
+    // Clips and token counts are those `inspect` plans with the same checkpoint.
+    let inspect = run(apollo()
+        .args(["inspect", "--json", "--model-dir", &tiny()])
+        .arg(&video));
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    let plan: Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let clips = r["clips"].as_array().unwrap();
+    let planned = plan["clips"].as_array().unwrap();
+    assert_eq!(clips.len(), planned.len());
+    for (c, p) in clips.iter().zip(planned) {
+        assert_eq!(c["start_s"], p["start_s"]);
+        assert_eq!(c["end_s"], p["end_s"]);
+        assert_eq!(c.as_object().unwrap().len(), 2);
+    }
+    assert_eq!(r["tokens"]["video"], plan["prompt_tokens"]["video"]);
+    assert_eq!(r["tokens"]["video"], clips.len() * 8);
+    // The chat template adds the system turn and the question to the video prompt.
+    let prompt = r["tokens"]["prompt"].as_u64().unwrap();
+    assert!(prompt > plan["prompt_tokens"]["total"].as_u64().unwrap() + 10);
+
+    let generated = r["tokens"]["generated"].as_u64().unwrap();
+    assert!((1..=9).contains(&generated));
+    match r["finish"].as_str().unwrap() {
+        "length" => assert_eq!(generated, 9),
+        "stop" => {
+            // The last token is one of the checkpoint's eos ids (2, 0).
+            let last = *ids(&r).last().unwrap();
+            assert!(last == 2 || last == 0, "{last}");
+        }
+        other => panic!("finish {other}"),
+    }
+    for stage in [
+        "load",
+        "decode",
+        "preprocess",
+        "encode",
+        "prefill",
+        "generate",
+    ] {
+        assert!(r["timings_ms"][stage].as_f64().unwrap() >= 0.0, "{stage}");
+    }
+    assert!(r["timings_ms"]["decode"].as_f64().unwrap() > 0.0);
+    assert!(r["timings_ms"]["encode"].as_f64().unwrap() > 0.0);
+    if generated > 1 {
+        assert!(r["tokens_per_s"].as_f64().unwrap() > 0.0);
+    }
+
+    let logprobs = r["logprobs"].as_array().unwrap();
+    assert_eq!(logprobs.len() as u64, generated);
+    for entry in logprobs {
+        let lp = entry["logprob"].as_f64().unwrap();
+        assert!(lp <= 0.0);
+        let top = entry["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        let values: Vec<f64> = top.iter().map(|t| t["logprob"].as_f64().unwrap()).collect();
+        assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
+        // The chosen token is never more likely than the best alternative.
+        assert!(lp <= values[0]);
+        let bytes: Vec<u8> = serde_json::from_value(entry["bytes"].clone()).unwrap();
+        assert_eq!(entry["token"], String::from_utf8_lossy(&bytes).as_ref());
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_answer() {
+    let video = common::real_video("carphone_pristine.mp4");
+    let ask = |seed: &str| {
+        ask_json(
+            &video,
+            "Who is in the car?",
+            &[
+                "--seed",
+                seed,
+                "--temperature",
+                "1.2",
+                "--top-p",
+                "1",
+                "--max-new-tokens",
+                "16",
+                "--logprobs",
+                "0",
+            ],
+        )
+    };
+    let (a, b, c) = (ask("11"), ask("11"), ask("12"));
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(a["answer"], b["answer"]);
+    assert_ne!(ids(&a), ids(&c), "another seed draws other tokens");
+}
+
+/// The tiny reference video of tests/fixtures/tiny-apollo-reference: 120 frames at 30 fps
+/// whose 8 sampled frames are the reference's, encoded losslessly (FFV1, planar RGB).
+fn reference_video(dir: &Path) -> PathBuf {
+    let tensors = candle_core::safetensors::load(
+        fixtures().join("tiny-apollo-reference/reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let frames: &Tensor = &tensors["video_frames"];
+    let (n, h, w, _) = frames.dims4().unwrap();
+    let sampled: Vec<u8> = frames.flatten_all().unwrap().to_vec1().unwrap();
+    let frame_bytes = h * w * 3;
+    let mut raw = vec![0u8; 120 * frame_bytes];
+    for j in 0..n {
+        let i = j * 15; // clip 0: 0, 15, 30, 45; clip 1: 60, 75, 90, 105
+        raw[i * frame_bytes..(i + 1) * frame_bytes]
+            .copy_from_slice(&sampled[j * frame_bytes..(j + 1) * frame_bytes]);
+    }
+    let rgb = dir.join("frames.rgb");
+    std::fs::write(&rgb, raw).unwrap();
+    let video = dir.join("reference.mkv");
+    let size = format!("{w}x{h}");
+    common::ffmpeg(&[
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        &size,
+        "-r",
+        "30",
+        "-i",
+        rgb.to_str().unwrap(),
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "gbrp",
+        video.to_str().unwrap(),
+    ]);
+    video
+}
+
+#[test]
+fn greedy_answer_equals_the_python_reference_pipeline() {
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("tiny-apollo-reference/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let video = reference_video(dir.path());
+    let r = ask_json(
+        &video,
+        reference["question"].as_str().unwrap(),
+        &[
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "16",
+            "--logprobs",
+            "1",
+        ],
+    );
+    let want: Vec<u64> =
+        serde_json::from_value(reference["greedy_ids_repetition_penalty"].clone()).unwrap();
+    assert_eq!(ids(&r), want);
+    assert_eq!(
+        r["answer"],
+        reference["greedy_text"].as_str().unwrap().trim()
+    );
+    assert_eq!(r["finish"], "length");
+    let input_ids = reference["input_ids"].as_array().unwrap();
+    assert_eq!(r["tokens"]["prompt"], input_ids.len());
+    assert_eq!(r["tokens"]["video"], reference["num_placeholders"]);
+    let clips: Vec<[f64; 2]> =
+        serde_json::from_value(reference["video"]["timestamps"].clone()).unwrap();
+    for (c, [start, end]) in r["clips"].as_array().unwrap().iter().zip(&clips) {
+        assert_eq!(c["start_s"].as_f64().unwrap(), *start);
+        assert_eq!(c["end_s"].as_f64().unwrap(), *end);
+    }
+
+    // The first token's logprob is log-softmax of the reference's last prompt logits
+    // (f32 on CPU in both; tolerance 1e-4).
+    let tensors = candle_core::safetensors::load(
+        fixtures().join("tiny-apollo-reference/reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let logits: Vec<Vec<f32>> = tensors["llm_logits"].to_vec2().unwrap();
+    let last = logits.last().unwrap();
+    let max = last.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let norm: f64 = last
+        .iter()
+        .map(|&x| f64::from(x - max).exp())
+        .sum::<f64>()
+        .ln();
+    let want_lp = f64::from(last[want[0] as usize] - max) - norm;
+    let got_lp = r["logprobs"][0]["logprob"].as_f64().unwrap();
+    assert!((got_lp - want_lp).abs() < 1e-4, "{got_lp} vs {want_lp}");
+}
+
+/// A text file posing as a video.
+fn bad_video(dir: &Path) -> PathBuf {
+    let bad = dir.join("notes.mp4");
+    std::fs::write(&bad, "not a video").unwrap();
+    bad
+}
+
+#[test]
+fn caption_reports_each_video_in_order_and_survives_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = bad_video(dir.path());
+    let good: Vec<PathBuf> = common::REAL_VIDEOS
+        .iter()
+        .map(|n| common::real_video(n))
+        .collect();
+    let r = run(apollo()
+        .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "4"])
+        .arg(&good[0])
+        .arg(&bad)
+        .args(&good[1..]));
+    assert_eq!(r.code, 3, "a bad input makes the batch fail: {}", r.stderr);
+    let records: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    let order = [&good[0], &bad, &good[1], &good[2]];
+    for (record, video) in records.iter().zip(order) {
+        assert_eq!(record["video"], video.display().to_string());
+    }
+    assert!(records[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with(&bad.display().to_string()));
+    assert!(records[1].get("answer").is_none());
+    for record in [&records[0], &records[2], &records[3]] {
+        assert_eq!(record["question"], "Describe this video in detail");
+        assert!(record["answer"].is_string());
+        assert!(record.get("error").is_none());
+    }
+    // The model loaded once: only the first answer paid for it.
+    let loads: Vec<f64> = [&records[0], &records[2], &records[3]]
+        .iter()
+        .map(|r| r["timings_ms"]["load"].as_f64().unwrap())
+        .collect();
+    assert!(loads[0] > 0.0);
+    assert_eq!(&loads[1..], &[0.0, 0.0]);
+    // The failure is also on stderr, one line.
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r
+        .stderr
+        .starts_with(&format!("apollo: {}: ", bad.display())));
+}
+
+#[test]
+fn caption_output_dir_resumes_with_skip_existing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captions");
+    let videos = [
+        common::real_video("bikes.mp4"),
+        common::real_video("carphone_pristine.mp4"),
+    ];
+    let list = videos
+        .iter()
+        .map(|v| v.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let caption = |extra: &[&str]| {
+        let r = run(apollo()
+            .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "3"])
+            .args(["--question", "What moves?", "--from", "-", "--output-dir"])
+            .arg(&out)
+            .args(extra)
+            .write_stdin(list.clone()));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<Value>>()
+    };
+    let first = caption(&[]);
+    assert_eq!(first.len(), 2);
+    let files = [out.join("bikes.json"), out.join("carphone_pristine.json")];
+    for (file, record) in files.iter().zip(&first) {
+        let saved: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(&saved, record);
+        assert_eq!(saved["question"], "What moves?");
+    }
+    // Nothing but the records is left in the folder (no temporary files).
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+
+    // Resume: a finished record is kept as it is; a missing one is made again.
+    let mut kept = first[0].clone();
+    kept["answer"] = "written before".into();
+    std::fs::write(&files[0], format!("{kept}\n")).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let second = caption(&["--skip-existing"]);
+    assert_eq!(second[0], kept);
+    assert!(files[1].is_file());
+    assert_eq!(second[1]["video"], videos[1].display().to_string());
+    assert!(second[1]["answer"].is_string());
+
+    // Without --skip-existing every video is answered again.
+    let third = caption(&[]);
+    assert_ne!(third[0]["answer"], "written before");
+}
+
+#[test]
+fn caption_refuses_two_videos_that_would_share_an_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::copy(common::real_video("bikes.mp4"), d.join("clip.mp4")).unwrap();
+    }
+    let r = run(apollo()
+        .args(["caption", "--model-dir", &tiny(), "--output-dir"])
+        .arg(dir.path().join("out"))
+        .arg(a.join("clip.mp4"))
+        .arg(b.join("clip.mp4")));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("clip.json"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn offline_without_a_cached_model_names_the_repo_and_the_way_out() {
+    let home = tempfile::tempdir().unwrap();
+    let r = run(apollo()
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .arg("ask")
+        .arg(common::real_video("bikes.mp4"))
+        .arg("What is this?"));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r
+        .stderr
+        .starts_with("apollo: model GoodiesHere/Apollo-LMMs-Apollo-3B-t32: "));
+    assert!(r.stderr.contains("HF_HUB_OFFLINE"), "{}", r.stderr);
+    assert!(r.stderr.contains("--model-dir"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+/// A Hugging Face cache holding the tiny checkpoint as `test/tiny-apollo`, laid out as
+/// huggingface_hub writes it: blobs, a snapshot of symlinks, refs/main.
+fn hub_cache(root: &Path) -> PathBuf {
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = root.join("models--test--tiny-apollo");
+    let snapshot = repo.join("snapshots").join(commit);
+    let blobs = repo.join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    fn copy(src: &Path, dst: &Path, blobs: &Path, n: &mut usize) {
+        std::fs::create_dir_all(dst).unwrap();
+        for entry in std::fs::read_dir(src).unwrap() {
+            let entry = entry.unwrap();
+            let target = dst.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target, blobs, n);
+            } else {
+                *n += 1;
+                let blob = blobs.join(format!("blob{n}"));
+                std::fs::copy(entry.path(), &blob).unwrap();
+                std::os::unix::fs::symlink(&blob, &target).unwrap();
+            }
+        }
+    }
+    copy(&fixtures().join("tiny-apollo"), &snapshot, &blobs, &mut 0);
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    snapshot
+}
+
+#[test]
+fn a_model_in_the_hugging_face_cache_is_used_without_network() {
+    let video = common::real_video("bikes.mp4");
+    let root = tempfile::tempdir().unwrap();
+    let snapshot = hub_cache(&root.path().join("hub"));
+    let ask = |env: &[(&str, &Path)], offline: bool| {
+        let mut cmd = apollo();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if offline {
+            cmd.env("HF_HUB_OFFLINE", "1");
+        } else {
+            // Online but the hub unreachable: the complete cached copy serves.
+            cmd.env("HF_ENDPOINT", "http://127.0.0.1:9");
+        }
+        let r = run(cmd
+            .args([
+                "ask",
+                "--json",
+                "--model",
+                "test/tiny-apollo",
+                "--max-new-tokens",
+                "2",
+            ])
+            .arg(&video)
+            .arg("What is this?"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let record: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(record["model"], "test/tiny-apollo");
+    };
+    let hub = root.path().join("hub");
+    ask(&[("HF_HUB_CACHE", &hub)], true);
+    ask(&[("HF_HOME", root.path())], true);
+    ask(
+        &[
+            ("HF_HOME", Path::new("/nonexistent")),
+            ("HF_HUB_CACHE", &hub),
+        ],
+        false,
+    );
+
+    let r = run(apollo()
+        .env("HF_HUB_CACHE", &hub)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["download", "test/tiny-apollo"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim_end(), snapshot.display().to_string());
+
+    // A snapshot missing a weight shard is not used.
+    std::fs::remove_file(snapshot.join("llm/model-00002-of-00002.safetensors")).unwrap();
+    let r = run(apollo()
+        .env("HF_HUB_CACHE", &hub)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["download", "test/tiny-apollo"]));
+    assert_eq!(r.code, 4);
+    assert!(
+        r.stderr.contains("llm/model-00002-of-00002.safetensors"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_fails_before_the_weights_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 s: 100 clips of 8 tokens, beyond the tiny llm's 512 positions once the budget
+    // allows them all.
+    let video = dir.path().join("long.mp4");
+    common::synthetic(&video, "32x32", "2", "200", &[]);
+    // Broken weights: reading them would fail with a model error (exit 4).
+    let model = dir.path().join("model");
+    let status = std::process::Command::new("cp")
+        .args(["-r", &tiny()])
+        .arg(&model)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(model.join("llm/model-00001-of-00002.safetensors"), "broken").unwrap();
+    let r = run(apollo()
+        .args(["ask", "--model-dir"])
+        .arg(&model)
+        .args(["--model-max-length", "100000", "--clip-sampling-ratio", "1"])
+        .arg(&video)
+        .arg("What happens?"));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r
+        .stderr
+        .starts_with(&format!("apollo: {}: ", video.display())));
+    assert!(r.stderr.contains("800 video tokens"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lower --clip-sampling-ratio"),
+        "{}",
+        r.stderr
+    );
+    // Within the context, the same broken checkpoint fails as a model problem.
+    let r = run(apollo()
+        .args(["ask", "--model-dir"])
+        .arg(&model)
+        .arg(common::real_video("bikes.mp4"))
+        .arg("What happens?"));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+}
+
+#[test]
+fn usage_and_input_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = common::real_video("bikes.mp4");
+    let r = run(apollo()
+        .args(["ask", "--model-dir", &tiny(), "--logprobs", "2"])
+        .arg(&video)
+        .arg("q"));
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, "apollo: --logprobs needs --json\n");
+
+    let r = run(apollo()
+        .args(["ask", "--model-dir", &tiny(), "--top-p", "0"])
+        .arg(&video)
+        .arg("q"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    let bad = bad_video(dir.path());
+    let r = run(apollo()
+        .args(["ask", "--model-dir", &tiny()])
+        .arg(&bad)
+        .arg("q"));
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(r
+        .stderr
+        .starts_with(&format!("apollo: {}: ", bad.display())));
+    assert!(r.stdout.is_empty());
+
+    if !candle_core::utils::cuda_is_available() {
+        let r = run(apollo()
+            .args(["ask", "--model-dir", &tiny(), "--device", "cuda"])
+            .arg(&video)
+            .arg("q"));
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("--features cuda"), "{}", r.stderr);
+    }
+}
