@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 /// Sampling settings: any flag given explicitly overrides the model's own values.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Sampling")]
+#[command(next_help_heading = "Clip sampling")]
 pub struct SamplingArgs {
     /// Seconds of video per clip [default: the model's, 2].
     #[arg(long, value_name = "SECONDS")]
