@@ -161,7 +161,8 @@ impl GenerationArgs {
         }
         Ok(GenerateOptions {
             sampling,
-            seed: self.seed.unwrap_or_else(rand::random),
+            // Below 2^53 so that JSON readers (jq, JavaScript) keep every digit.
+            seed: self.seed.unwrap_or_else(|| rand::random::<u64>() >> 11),
             max_new_tokens: self.max_new_tokens,
             logprobs: self.logprobs,
             eos_token_ids: checkpoint.eos_token_ids.clone(),

@@ -63,7 +63,9 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
             .filter(|_| args.skip_existing)
             .and_then(finished_record)
         {
-            emit(&done)?;
+            if !written(emit(&done))? {
+                return Ok(());
+            }
             continue;
         }
         let result = match pipeline.prepare(video, &args.question, &cfg) {
@@ -85,12 +87,17 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
                 if let Some(file) = output {
                     write_atomically(file, &format!("{record}\n"))?;
                 }
-                emit(&record)?;
+                if !written(emit(&record))? {
+                    return Ok(());
+                }
             }
             Err(e) => {
                 eprintln!("apollo: {e}");
-                emit(&error_record(video, &e))?;
+                let more = written(emit(&error_record(video, &e)))?;
                 first_error.get_or_insert(e);
+                if !more {
+                    break;
+                }
             }
         }
     }
@@ -173,11 +180,19 @@ fn finished_record(file: &Path) -> Option<Value> {
 }
 
 /// One record as one line on stdout, flushed so that `| jq` sees it now.
-fn emit(record: &Value) -> Result<()> {
+fn emit(record: &Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{record}")
-        .and_then(|()| out.flush())
-        .map_err(write_error)
+    writeln!(out, "{record}").and_then(|()| out.flush())
+}
+
+/// Whether the batch goes on after writing a record: a closed stdout (`| head -3`) ends it
+/// quietly, any other write failure is an error.
+fn written(result: std::io::Result<()>) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(write_error(e)),
+    }
 }
 
 /// Writes `text` to a temporary file beside `file` and renames it into place, so that an
