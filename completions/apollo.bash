@@ -19,6 +19,9 @@ _apollo() {
             apollo,ask)
                 cmd="apollo__subcmd__ask"
                 ;;
+            apollo,bench)
+                cmd="apollo__subcmd__bench"
+                ;;
             apollo,caption)
                 cmd="apollo__subcmd__caption"
                 ;;
@@ -36,6 +39,9 @@ _apollo() {
                 ;;
             apollo__subcmd__help,ask)
                 cmd="apollo__subcmd__help__subcmd__ask"
+                ;;
+            apollo__subcmd__help,bench)
+                cmd="apollo__subcmd__help__subcmd__bench"
                 ;;
             apollo__subcmd__help,caption)
                 cmd="apollo__subcmd__help__subcmd__caption"
@@ -59,7 +65,7 @@ _apollo() {
 
     case "${cmd}" in
         apollo)
-            opts="-v -q -h -V --verbose --quiet --help --version ask caption download inspect completions help"
+            opts="-v -q -h -V --verbose --quiet --help --version ask caption bench download inspect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +151,60 @@ _apollo() {
                     ;;
                 --clip-sampling-ratio)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__bench)
+            opts="-v -q -h -V --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --preset)
+                    COMPREPLY=($(compgen -W "1.5b 3b 7b" -- "${cur}"))
+                    return 0
+                    ;;
+                --layers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --work-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --video)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --video-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --video-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --video-fps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --new-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtype)
+                    COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -281,7 +341,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help)
-            opts="ask caption download inspect completions help"
+            opts="ask caption bench download inspect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,6 +355,20 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help__subcmd__ask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__help__subcmd__bench)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

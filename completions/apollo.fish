@@ -30,6 +30,7 @@ complete -c apollo -n "__fish_apollo_needs_command" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_needs_command" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -87,6 +88,25 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l preset -d 'Which published configuration\'s widths the random checkpoint gets' -r -f -a "1.5b\t''
+3b\t''
+7b\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l layers -d 'Layers each stack runs [default: all of the published model]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l work-dir -d 'Where the generated checkpoint, video and plan are kept between runs [default: <temp dir>/apollo-bench]' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video -d 'Benchmark this video instead of the synthetic one' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-seconds -d 'Length of the synthetic video' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-size -d 'Frame size of the synthetic video, WxH' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-fps -d 'Frame rate of the synthetic video' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l new-tokens -d 'Tokens generated for the decode speed' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l device -d 'auto, cpu, cuda or cuda:N' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l dtype -d 'auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
+bf16\t''
+f16\t''
+f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -l revision -d 'Branch, tag or commit' -r
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
@@ -109,9 +129,10 @@ complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbo
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption download inspect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

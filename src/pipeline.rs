@@ -118,6 +118,16 @@ impl Pipeline {
         &self.tokenizer
     }
 
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+
+    /// The model, loaded first if need be.
+    pub fn model(&mut self) -> Result<&mut ApolloModel> {
+        self.load(&mut Silent)?;
+        Ok(self.model.as_mut().expect("loaded above"))
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }

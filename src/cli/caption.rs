@@ -6,6 +6,7 @@ use super::args::{GenerationArgs, ModelArgs, SamplingArgs};
 use super::ask::write_error;
 use super::progress::Bars;
 use super::record::{answer_record, error_record, RunInfo, VideoSummary};
+use crate::atomic_file::write_atomically;
 use crate::error::{Error, Kind, Result};
 use clap::Args;
 use serde_json::Value;
@@ -85,7 +86,7 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
         match result {
             Ok(record) => {
                 if let Some(file) = output {
-                    write_atomically(file, &format!("{record}\n"))?;
+                    write_atomically(file, format!("{record}\n").as_bytes())?;
                 }
                 if !written(emit(&record))? {
                     return Ok(());
@@ -193,15 +194,4 @@ fn written(result: std::io::Result<()>) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(write_error(e)),
     }
-}
-
-/// Writes `text` to a temporary file beside `file` and renames it into place, so that an
-/// interrupted batch never leaves a truncated record.
-fn write_atomically(file: &Path, text: &str) -> Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| Error::runtime(Some(file), format!("cannot write: {e}"));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    tmp.write_all(text.as_bytes()).map_err(fail)?;
-    tmp.persist(file).map_err(|e| fail(e.error))?;
-    Ok(())
 }

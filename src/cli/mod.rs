@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one module per subcommand.
 pub mod args;
 pub mod ask;
+pub mod bench;
 pub mod caption;
 pub mod completions;
 pub mod download;
@@ -31,6 +32,8 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Ask one question (by default, for a detailed description) of many videos: JSON Lines.
     Caption(caption::CaptionArgs),
+    /// Measure speed and memory at a published model size with random weights (JSON).
+    Bench(bench::BenchArgs),
     /// Fetch a checkpoint into the Hugging Face cache and print where it is.
     Download(download::DownloadArgs),
     /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ask(args) => ask::run(&args, cli.quiet),
         Command::Caption(args) => caption::run(&args, cli.quiet),
         Command::Download(args) => download::run(&args, cli.quiet),
+        Command::Bench(args) => bench::run(&args, cli.quiet),
         Command::Inspect(args) => inspect::run(&args),
         Command::Completions(args) => completions::run(&args),
     }

@@ -138,14 +138,14 @@ impl ApolloModel {
         let batch = self.config.encode_batch_size;
         let mut rows = Vec::new();
         for (s, i) in siglip.chunks(batch).zip(internvideo2.chunks(batch)) {
-            let out = self.encode_batch(&self.stack(s)?, &self.stack(i)?)?;
+            let out = self.encode_batch(&self.stack_clips(s)?, &self.stack_clips(i)?)?;
             rows.push(out.flatten_to(1).map_err(runtime)?);
         }
         Tensor::cat(&rows, 0).map_err(runtime)
     }
 
-    /// Clips of one encoder as a (clips, ...) tensor on the device.
-    fn stack(&self, clips: &[ClipTensor]) -> Result<Tensor> {
+    /// Clips of one encoder as a (clips, ...) tensor on the device, in the model's dtype.
+    pub fn stack_clips(&self, clips: &[ClipTensor]) -> Result<Tensor> {
         let shape = clips[0].shape;
         if let Some(other) = clips.iter().find(|c| c.shape != shape) {
             return Err(Error::runtime(
@@ -310,8 +310,8 @@ mod tests {
         );
         let whole = model
             .encode_batch(
-                &model.stack(&siglip).unwrap(),
-                &model.stack(&internvideo2).unwrap(),
+                &model.stack_clips(&siglip).unwrap(),
+                &model.stack_clips(&internvideo2).unwrap(),
             )
             .unwrap()
             .flatten_to(1)

@@ -1,34 +1,25 @@
 //! Writing RGB frames as PNG files, atomically (a temporary file renamed into place).
 
+use crate::atomic_file::write_with;
 use crate::error::{Error, Result};
 use crate::video::frame::RgbFrame;
-use std::io::Write;
 use std::path::Path;
 
 pub fn write_png(path: &Path, frame: &RgbFrame) -> Result<()> {
-    let fail = |e: String| Error::runtime(Some(path), format!("cannot write PNG: {e}"));
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-    {
+    write_with(path, |file| {
         let mut encoder = png::Encoder::new(
-            std::io::BufWriter::new(tmp.as_file_mut()),
+            std::io::BufWriter::new(file),
             frame.width as u32,
             frame.height as u32,
         );
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| fail(e.to_string()))?;
+        let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
         writer
             .write_image_data(&frame.data)
-            .map_err(|e| fail(e.to_string()))?;
-        writer.finish().map_err(|e| fail(e.to_string()))?;
-    }
-    tmp.as_file_mut().flush().map_err(|e| fail(e.to_string()))?;
-    tmp.persist(path).map_err(|e| fail(e.to_string()))?;
-    Ok(())
+            .map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)
+    })
 }
 
 /// Reads an 8-bit RGB or RGBA PNG (tests and fixtures).

@@ -1,0 +1,97 @@
+//! `apollo bench`: speed and memory at a published model size with random weights, as one
+//! JSON object on stdout (see README, Speed).
+
+use crate::bench::{run as run_bench, BenchConfig};
+use crate::error::{Error, Result};
+use crate::model::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
+use crate::model::synthetic::{Layers, Preset};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PresetArg {
+    #[value(name = "1.5b")]
+    Apollo1_5B,
+    #[value(name = "3b")]
+    Apollo3B,
+    #[value(name = "7b")]
+    Apollo7B,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which published configuration's widths the random checkpoint gets.
+    #[arg(long, value_enum, default_value = "3b")]
+    pub preset: PresetArg,
+    /// Layers each stack runs [default: all of the published model].
+    #[arg(long, value_name = "N")]
+    pub layers: Option<usize>,
+    /// Where the generated checkpoint, video and plan are kept between runs
+    /// [default: <temp dir>/apollo-bench].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Benchmark this video instead of the synthetic one.
+    #[arg(long, value_name = "FILE")]
+    pub video: Option<PathBuf>,
+    /// Length of the synthetic video.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub video_seconds: u64,
+    /// Frame size of the synthetic video, WxH.
+    #[arg(long, value_name = "WxH", default_value = "640x360")]
+    pub video_size: String,
+    /// Frame rate of the synthetic video.
+    #[arg(long, value_name = "FPS", default_value_t = 30)]
+    pub video_fps: u32,
+    /// Tokens generated for the decode speed.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub new_tokens: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
+    /// auto is bf16 on CUDA, f32 on the CPU.
+    #[arg(long, value_enum, default_value_t = DTypeChoice::Auto)]
+    pub dtype: DTypeChoice,
+}
+
+pub fn run(args: &BenchArgs, quiet: bool) -> Result<()> {
+    let (width, height) = args
+        .video_size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(usize, usize)| w >= 16 && h >= 16 && w % 2 == 0 && h % 2 == 0)
+        .ok_or_else(|| Error::usage("--video-size takes WxH, even sides of at least 16"))?;
+    if args.new_tokens == 0 || args.video_seconds == 0 || args.video_fps == 0 {
+        return Err(Error::usage(
+            "--new-tokens, --video-seconds and --video-fps must be at least 1",
+        ));
+    }
+    let device = select_device(args.device)?;
+    let config = BenchConfig {
+        preset: match args.preset {
+            PresetArg::Apollo1_5B => Preset::Apollo1_5B,
+            PresetArg::Apollo3B => Preset::Apollo3B,
+            PresetArg::Apollo7B => Preset::Apollo7B,
+        },
+        layers: args.layers.map_or(Layers::Published, Layers::Run),
+        work_dir: args
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("apollo-bench")),
+        video: args.video.clone(),
+        video_seconds: args.video_seconds,
+        width,
+        height,
+        fps: args.video_fps,
+        new_tokens: args.new_tokens,
+        question: "Describe this video in detail".into(),
+        dtype: select_dtype(args.dtype, &device),
+        device,
+    };
+    let report = run_bench(&config, |step| {
+        if !quiet {
+            eprintln!("apollo bench: {step}");
+        }
+    })?;
+    println!("{report}");
+    Ok(())
+}
