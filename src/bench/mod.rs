@@ -3,7 +3,7 @@
 //! A checkpoint with a published configuration's widths (all its layers, or fewer for a quick
 //! run on a CPU) is generated into a work folder, with a synthetic video (by default one hour,
 //! so that Apollo's clip budget applies in full: 84 clips, ~10,700 video tokens). Both are
-//! kept for later runs and for `bench/pytorch_baseline.py`, which reads the same files and the
+//! kept for later runs and for `benches/pytorch_baseline.py`, which reads the same files and the
 //! plan written beside them. Each stage is timed on its own (decode + preprocess, each
 //! encoder, the connector), then one whole answer as a user runs it (time to first token,
 //! prefill and decode speed).

@@ -20,7 +20,7 @@ them, with the stock PyTorch / Hugging Face pieces:
 and prints one JSON object with the same keys as `apollo bench`. GPU memory is sampled with
 nvidia-smi every 20 ms, as apollo samples it.
 
-  python3 bench/pytorch_baseline.py --work-dir W --device cuda --dtype bf16 [--new-tokens 128]
+  python3 benches/pytorch_baseline.py --work-dir W --device cuda --dtype bf16 [--new-tokens 128]
 
 Needs torch, transformers, safetensors, numpy and pillow; decord, opencv-python or av for
 decoding. Runs on CPU too (--device cpu --dtype f32), slowly.
