@@ -19,13 +19,18 @@ for lib in libcublas libcublasLt libcudart libnvrtc; do
   [ -e "$cuda/lib/$lib.so" ] || ln -s "$lib.so.13" "$cuda/lib/$lib.so"
 done
 [ -e "$cuda/lib/libcurand.so" ] || ln -s libcurand.so.10 "$cuda/lib/libcurand.so"
-# A stub libcuda.so.1 defining every driver entry point cuda.h declares.
+# A stub libcuda.so.1 defining every driver entry point cuda.h declares, under both the names
+# it declares and the versioned names its macros map them to (cuStreamDestroy ->
+# cuStreamDestroy_v2): the library exports the versioned ones.
 stubs=$cuda/lib/stubs
-if [ ! -e "$stubs/libcuda.so" ]; then
+if [ ! -e "$stubs/libcuda.so" ] || ! grep -q cuStreamDestroy_v2 "$stubs/cuda_stub.c"; then
   mkdir -p "$stubs"
-  grep -ohE '\bcu[A-Z][A-Za-z0-9_]*[[:space:]]*\(' "$cuda/include/cuda.h" |
-    sed -E 's/[[:space:]]*\($//' | sort -u |
-    sed -E 's/.*/int &(void) { return 999; }/' >"$stubs/cuda_stub.c"
+  {
+    grep -ohE '\bcu[A-Z][A-Za-z0-9_]*[[:space:]]*\(' "$cuda/include/cuda.h" |
+      sed -E 's/[[:space:]]*\($//'
+    grep -ohE '^#define[[:space:]]+cu[A-Za-z0-9_]+[[:space:]]+cu[A-Za-z0-9_]+' "$cuda/include/cuda.h" |
+      awk '{print $3}'
+  } | sort -u | sed -E 's/.*/int &(void) { return 999; }/' >"$stubs/cuda_stub.c"
   gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stubs/libcuda.so.1" "$stubs/cuda_stub.c"
   ln -sf libcuda.so.1 "$stubs/libcuda.so"
 fi

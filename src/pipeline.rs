@@ -3,7 +3,7 @@
 //! (interleaved, so only one encoder batch of pixels is held at a time), then prefill and
 //! generate. The model is loaded once, on first use, and serves any number of videos.
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::generate::config::GenerationConfig;
 use crate::generate::run::{generate, GenerateOptions, Generation};
 use crate::model::config::PixelSpec;
@@ -264,7 +264,7 @@ impl Pipeline {
          -> Result<()> {
             let start = Instant::now();
             rows.push(model.encode_clips(&pending.0, &pending.1)?);
-            self.device.synchronize().map_err(model_error)?;
+            self.device.synchronize().map_err(crate::model::runtime)?;
             timings.encode += start.elapsed();
             for _ in 0..pending.0.len() {
                 observer.advance(Stage::Encode);
@@ -297,7 +297,7 @@ impl Pipeline {
             encode(&mut pending, observer, &mut timings)?;
         }
         observer.end(Stage::Encode);
-        let rows = Tensor::cat(&rows, 0).map_err(model_error)?;
+        let rows = Tensor::cat(&rows, 0).map_err(crate::model::runtime)?;
         Ok((rows, timings))
     }
 }
@@ -324,6 +324,3 @@ fn encoder_spec(base: EncoderSpec, pixels: &PixelSpec) -> EncoderSpec {
     }
 }
 
-fn model_error(e: candle_core::Error) -> Error {
-    Error::new(Kind::Runtime, None, format!("model: {e}"))
-}

@@ -88,7 +88,11 @@ mod tests {
         assert_eq!((info.width, info.height, info.total_frames), (64, 48, 60));
         // The muxer averages over the span between first and last frame (no packet
         // durations): 60 frames over 59/30 s. Over an hour the difference vanishes.
-        assert!((info.fps - 60.0 / (59.0 / 30.0)).abs() < 1e-9, "{}", info.fps);
+        assert!(
+            (info.fps - 60.0 / (59.0 / 30.0)).abs() < 1e-9,
+            "{}",
+            info.fps
+        );
         let written = std::fs::metadata(&path).unwrap().modified().unwrap();
         ensure(&path, 2, 64, 48, 30).unwrap();
         assert_eq!(

@@ -4,7 +4,7 @@
 use super::logits::{LogitsProcessor, SamplingParams};
 use super::logprobs::{token_logprob, TokenLogprob};
 use super::stream::TextStream;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::ApolloModel;
 use crate::prompt::chat::STOP_STRING;
 use crate::prompt::tokens::PromptTokenizer;
@@ -57,7 +57,7 @@ pub fn generate(
     options: &GenerateOptions,
     mut on_text: impl FnMut(&str) -> Result<()>,
 ) -> Result<Generation> {
-    let prompt_len = embeds.dim(0).map_err(model_error)?;
+    let prompt_len = embeds.dim(0).map_err(crate::model::runtime)?;
     let mut processor = LogitsProcessor::new(options.sampling, options.seed);
     let mut stream = TextStream::new(|ids: &[u32]| tokenizer.decode(ids), STOP_STRING);
     let mut ids = Vec::new();
@@ -70,7 +70,7 @@ pub fn generate(
     let mut logprobs = options.logprobs.map(|_| Vec::new());
     let start = Instant::now();
     let mut logits = model.forward(embeds, 0)?;
-    let mut scores: Vec<f32> = logits.to_vec1().map_err(model_error)?;
+    let mut scores: Vec<f32> = logits.to_vec1().map_err(crate::model::runtime)?;
     let prefill = start.elapsed();
     let finish = loop {
         let next = processor.next_token(&scores, &ids);
@@ -95,7 +95,7 @@ pub fn generate(
         }
         let row = model.embed_tokens(&[next])?;
         logits = model.forward(&row, prompt_len + ids.len() - 1)?;
-        scores = logits.to_vec1().map_err(model_error)?;
+        scores = logits.to_vec1().map_err(crate::model::runtime)?;
     };
     let rest = stream.finish()?;
     if !rest.is_empty() {
@@ -111,6 +111,3 @@ pub fn generate(
     })
 }
 
-fn model_error(e: candle_core::Error) -> Error {
-    Error::runtime(None, format!("model: {e}"))
-}

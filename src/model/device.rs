@@ -2,6 +2,7 @@
 //! there, else the CPU; bf16 on CUDA (what the checkpoints were trained in), f32 on the CPU
 //! (where bf16 arithmetic is slow and gains nothing).
 
+use super::without_backtrace;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device};
 use std::str::FromStr;
@@ -46,6 +47,7 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Auto if !candle_core::utils::cuda_is_available() => Ok(Device::Cpu),
         DeviceChoice::Auto => Device::new_cuda(0).or_else(|e| {
+            let e = without_backtrace(e);
             tracing::debug!("no usable CUDA device ({e}); running on the CPU");
             Ok(Device::Cpu)
         }),
@@ -53,8 +55,12 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
             "this apollo binary was built without CUDA: use --device cpu, or build with \
              `cargo build --release --features cuda` (see README)",
         )),
-        DeviceChoice::Cuda(n) => Device::new_cuda(n)
-            .map_err(|e| Error::runtime(None, format!("cannot open CUDA device {n}: {e}"))),
+        DeviceChoice::Cuda(n) => Device::new_cuda(n).map_err(|e| {
+            Error::runtime(
+                None,
+                format!("cannot open CUDA device {n}: {}", without_backtrace(e)),
+            )
+        }),
     }
 }
 

@@ -31,6 +31,15 @@ pub use config::ApolloConfig;
 use crate::error::Error;
 
 /// A failure inside a forward pass: shapes that do not fit, a device error.
-fn runtime(e: candle_core::Error) -> Error {
-    Error::runtime(None, format!("model: {e}"))
+pub(crate) fn runtime(e: candle_core::Error) -> Error {
+    Error::runtime(None, format!("model: {}", without_backtrace(e)))
+}
+
+/// candle attaches a multi-line backtrace to its errors when RUST_BACKTRACE is set; the user
+/// gets the error itself, on one line.
+pub(crate) fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        other => other,
+    }
 }
