@@ -65,7 +65,7 @@ _apollo() {
 
     case "${cmd}" in
         apollo)
-            opts="-v -q -h -V --verbose --quiet --help --version ask caption bench download inspect completions help"
+            opts="-v -q -h -V --verbose --quiet --help --version ask caption inspect download bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,7 +341,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help)
-            opts="ask caption bench download inspect completions help"
+            opts="ask caption inspect download bench completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

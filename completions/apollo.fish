@@ -30,9 +30,9 @@ complete -c apollo -n "__fish_apollo_needs_command" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_needs_command" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
-complete -c apollo -n "__fish_apollo_needs_command" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
-complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model -d 'Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply)' -r
@@ -88,6 +88,24 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -l revision -d 'Branch, tag or commit' -r
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l preset -d 'Which published configuration\'s widths the random checkpoint gets' -r -f -a "1.5b\t''
 3b\t''
 7b\t''"
@@ -107,32 +125,14 @@ complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand download" -l revision -d 'Branch, tag or commit' -r
-complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
-complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
-complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
-complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s h -l help -d 'Print help'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption bench download inspect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -32,12 +32,12 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Ask one question (by default, for a detailed description) of many videos: JSON Lines.
     Caption(caption::CaptionArgs),
-    /// Measure speed and memory at a published model size with random weights (JSON).
-    Bench(bench::BenchArgs),
-    /// Fetch a checkpoint into the Hugging Face cache and print where it is.
-    Download(download::DownloadArgs),
     /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
     Inspect(inspect::InspectArgs),
+    /// Fetch a checkpoint into the Hugging Face cache and print where it is.
+    Download(download::DownloadArgs),
+    /// Measure speed and memory at a published model size with random weights (JSON).
+    Bench(bench::BenchArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
