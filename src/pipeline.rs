@@ -323,4 +323,3 @@ fn encoder_spec(base: EncoderSpec, pixels: &PixelSpec) -> EncoderSpec {
         ..base
     }
 }
-

@@ -110,4 +110,3 @@ pub fn generate(
         generate: start.elapsed() - prefill,
     })
 }
-
