@@ -66,6 +66,16 @@ impl Error {
         self.kind.exit_code()
     }
 
+    /// The error with its message dropped: for failures already reported one by one (a batch),
+    /// whose exit code still has to come out. `main` prints nothing for an empty message.
+    pub fn reported(self) -> Self {
+        Self {
+            message: String::new(),
+            path: None,
+            ..self
+        }
+    }
+
     /// Names `path` as the file the problem is about, unless one is named already.
     pub fn or_path(mut self, path: &Path) -> Self {
         self.path.get_or_insert_with(|| path.to_path_buf());

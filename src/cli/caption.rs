@@ -102,15 +102,8 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
             }
         }
     }
-    match first_error {
-        // Each failure was reported; the exit code is the first one's.
-        Some(e) => Err(Error {
-            message: String::new(),
-            path: None,
-            ..e
-        }),
-        None => Ok(()),
-    }
+    // Each failure was reported as it happened; the exit code is the first one's.
+    first_error.map_or(Ok(()), |e| Err(e.reported()))
 }
 
 /// The videos named on the command line, then those of --from.

@@ -79,15 +79,8 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             first_error.get_or_insert(e);
         }
     }
-    match first_error {
-        // Each failure was already reported; exit with the first one's code.
-        Some(e) => Err(Error {
-            message: String::new(),
-            path: None,
-            ..e
-        }),
-        None => Ok(()),
-    }
+    // Each failure was reported as it happened; the exit code is the first one's.
+    first_error.map_or(Ok(()), |e| Err(e.reported()))
 }
 
 /// What `inspect` learns of one video.
