@@ -7,6 +7,7 @@
 //! $XDG_CACHE_HOME/huggingface/hub or ~/.cache/huggingface/hub; HF_TOKEN, else the token file
 //! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
 
+use super::loader::{index_shards, INDEX, SINGLE};
 use crate::error::{Error, Kind, Result};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::api::Progress;
@@ -146,7 +147,7 @@ fn cached(
     };
     let snapshot = repo_dir.join("snapshots").join(&commit);
     let listing = list_files(&snapshot);
-    let index = |file: &str| read_index(&snapshot.join(file)).map_err(|e| e.to_string());
+    let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
     let needed =
         needed_files(&listing, index).map_err(|e| format!("the cached copy is broken: {e}"))?;
     match needed.iter().find(|f| !snapshot.join(f).is_file()) {
@@ -187,28 +188,13 @@ fn list_files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The shard file names a model.safetensors.index.json lists.
-fn read_index(file: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::new(Kind::Model, Some(file), format!("cannot read: {e}")))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::new(Kind::Model, Some(file), format!("not valid JSON: {e}")))?;
-    let shards: BTreeSet<String> = value["weight_map"]
-        .as_object()
-        .ok_or_else(|| Error::new(Kind::Model, Some(file), "no weight_map"))?
-        .values()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    Ok(shards.into_iter().collect())
-}
-
 /// The configuration files the loader reads, in a repo's file list.
 fn config_files(listing: &[String]) -> Vec<String> {
     const NAMES: [&str; 4] = [
         "config.json",
         "generation_config.json",
         "preprocessor_config.json",
-        "model.safetensors.index.json",
+        INDEX,
     ];
     listing
         .iter()
@@ -237,12 +223,13 @@ fn needed_files(
         .map(str::to_string)
         .collect();
     for folder in folders {
-        let index_file = format!("{folder}model.safetensors.index.json");
+        let index_file = format!("{folder}{INDEX}");
+        let single = format!("{folder}{SINGLE}");
         if listing.contains(&index_file) {
             let shards = index(&index_file)?;
             needed.extend(shards.into_iter().map(|s| format!("{folder}{s}")));
-        } else if listing.contains(&format!("{folder}model.safetensors")) {
-            needed.push(format!("{folder}model.safetensors"));
+        } else if listing.contains(&single) {
+            needed.push(single);
         }
     }
     Ok(needed)
@@ -296,7 +283,7 @@ fn download(
     for file in config_files(&listing) {
         get(&file, observer)?;
     }
-    let index = |file: &str| read_index(&snapshot.join(file)).map_err(|e| e.to_string());
+    let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
     let needed = needed_files(&listing, index).map_err(|e| Failure::Other(model_error(repo, e)))?;
     for file in needed {
         get(&file, observer)?;

@@ -13,8 +13,9 @@ use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const SINGLE: &str = "model.safetensors";
-const INDEX: &str = "model.safetensors.index.json";
+/// A component's weights in one file, or split into shards listed by an index.
+pub const SINGLE: &str = "model.safetensors";
+pub const INDEX: &str = "model.safetensors.index.json";
 
 struct SafetensorsFile {
     path: PathBuf,
@@ -146,8 +147,8 @@ impl Checkpoint {
     }
 }
 
-/// The shard files an index lists, each once, in name order.
-fn shard_paths(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
+/// The shard file names an index lists, each once, in name order.
+pub fn index_shards(index: &Path) -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Index {
         weight_map: HashMap<String, String>,
@@ -156,9 +157,14 @@ fn shard_paths(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
         .map_err(|e| model_error(index, format!("cannot read: {e}")))?;
     let parsed: Index = serde_json::from_str(&text)
         .map_err(|e| model_error(index, format!("invalid index: {e}")))?;
-    let shards: BTreeSet<&String> = parsed.weight_map.values().collect();
+    let shards: BTreeSet<String> = parsed.weight_map.into_values().collect();
+    Ok(shards.into_iter().collect())
+}
+
+/// The shard files an index lists, each once, in name order.
+fn shard_paths(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
-    for shard in shards {
+    for shard in index_shards(index)? {
         let path = dir.join(shard);
         if !path.is_file() {
             return Err(model_error(&path, format!("missing (listed in {INDEX})")));
