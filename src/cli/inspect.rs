@@ -3,6 +3,7 @@
 
 use super::args::SamplingArgs;
 use crate::error::{Error, Kind, Result};
+use crate::model::config::read_json;
 use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
 use crate::prompt::video::{video_prompt, video_prompt_with};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
@@ -273,23 +274,16 @@ fn trim_float(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::new(Kind::Model, Some(path), format!("cannot read: {e}")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::new(Kind::Model, Some(path), format!("not valid JSON: {e}")))
-}
-
 /// Reads the sampling-relevant values of a checkpoint; only the files they are in need exist,
 /// so a partial download can be planned for.
 fn apply_checkpoint(cfg: &mut SamplingConfig, dir: &Path) -> Result<()> {
     let connector_path = dir.join("mm_connector/config.json");
-    let connector = read_json(&connector_path)?;
+    let connector: Value = read_json(&connector_path)?;
     cfg.num_output_tokens = connector["num_output_tokens"]
         .as_u64()
         .ok_or_else(|| Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens"))?
         as usize;
-    let top = read_json(&dir.join("config.json"))?;
+    let top: Value = read_json(&dir.join("config.json"))?;
     if let Some(d) = top["clip_duration"].as_f64() {
         cfg.clip_duration = d;
     }

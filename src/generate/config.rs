@@ -2,9 +2,8 @@
 //! applies where the caller does not override them.
 
 use crate::error::{Error, Kind, Result};
-use crate::model::config::{ApolloConfig, TokenIds};
+use crate::model::config::{read_json, ApolloConfig, TokenIds};
 use serde::Deserialize;
-use std::path::Path;
 
 /// What generation takes from the checkpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +38,7 @@ impl GenerationConfig {
                 top_k: DEFAULT_TOP_K,
             });
         }
-        let raw = read(&file)?;
+        let raw: GenerationFile = read_json(&file)?;
         let eos_token_ids = match raw.eos_token_id {
             Some(ids) => ids.to_vec(),
             None => config.llm.eos_token_ids.clone(),
@@ -58,13 +57,6 @@ impl GenerationConfig {
             top_k: raw.top_k.unwrap_or(DEFAULT_TOP_K),
         })
     }
-}
-
-fn read(file: &Path) -> Result<GenerationFile> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::new(Kind::Model, Some(file), format!("cannot read: {e}")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::new(Kind::Model, Some(file), format!("invalid config: {e}")))
 }
 
 #[cfg(test)]

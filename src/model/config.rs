@@ -176,7 +176,8 @@ fn config_error(file: &Path, message: impl Into<String>) -> Error {
     Error::new(Kind::Model, Some(file), message)
 }
 
-fn read_json<T: DeserializeOwned>(file: &Path) -> Result<T> {
+/// A checkpoint's JSON file; a missing or malformed one is a model problem naming the file.
+pub(crate) fn read_json<T: DeserializeOwned>(file: &Path) -> Result<T> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| config_error(file, format!("cannot read config: {e}")))?;
     serde_json::from_str(&text).map_err(|e| config_error(file, format!("invalid config: {e}")))

@@ -8,6 +8,7 @@
 //! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
 
 use super::loader::{index_shards, INDEX, SINGLE};
+use crate::atomic_file::write_atomically;
 use crate::error::{Error, Kind, Result};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::api::Progress;
@@ -298,16 +299,15 @@ fn download(
 }
 
 /// refs/<revision> -> commit, as huggingface_hub records a branch; written atomically.
-fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> std::io::Result<()> {
+fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<()> {
     if is_commit(revision) {
         return Ok(());
     }
     let file = repo_dir.join("refs").join(revision);
     let dir = file.parent().unwrap_or(repo_dir);
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, commit.as_bytes())?;
-    tmp.persist(&file).map(drop).map_err(|e| e.error)
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::runtime(Some(dir), format!("cannot create: {e}")))?;
+    write_atomically(&file, commit.as_bytes())
 }
 
 fn classify(repo: &str, e: hf_hub::api::sync::ApiError) -> Failure {
