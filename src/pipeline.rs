@@ -67,6 +67,11 @@ pub struct Timings {
     pub generate: Duration,
 }
 
+/// Milliseconds to the microsecond, as the JSON reports give durations.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
 pub struct Answer {
     pub generation: Generation,
     pub timings: Timings,

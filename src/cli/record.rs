@@ -3,10 +3,9 @@
 
 use crate::generate::logprobs::shortest;
 use crate::generate::run::GenerateOptions;
-use crate::pipeline::{Answer, Prepared};
+use crate::pipeline::{millis, Answer, Prepared};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::Duration;
 
 /// What the record needs of a prepared video; taken before answering consumes it.
 pub struct VideoSummary {
@@ -67,12 +66,12 @@ pub fn answer_record(
             "generated": g.ids.len(),
         },
         "timings_ms": {
-            "load": ms(t.load),
-            "decode": ms(t.decode),
-            "preprocess": ms(t.preprocess),
-            "encode": ms(t.encode),
-            "prefill": ms(t.prefill),
-            "generate": ms(t.generate),
+            "load": millis(t.load),
+            "decode": millis(t.decode),
+            "preprocess": millis(t.preprocess),
+            "encode": millis(t.encode),
+            "prefill": millis(t.prefill),
+            "generate": millis(t.generate),
         },
         "tokens_per_s": tokens_per_s,
         "finish": g.finish,
@@ -91,11 +90,6 @@ pub fn answer_record(
         record["logprobs"] = json!(logprobs);
     }
     record
-}
-
-/// Milliseconds to the microsecond.
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// The record of a video that failed.
