@@ -85,6 +85,9 @@ pub struct Pipeline {
     device: Device,
     dtype: DType,
     model: Option<ApolloModel>,
+    /// Time the last load took, until an answer reports it (so only the first answer after
+    /// loading counts it).
+    unreported_load: Duration,
 }
 
 impl Pipeline {
@@ -108,6 +111,7 @@ impl Pipeline {
             device,
             dtype,
             model: None,
+            unreported_load: Duration::ZERO,
         })
     }
 
@@ -198,17 +202,18 @@ impl Pipeline {
         })
     }
 
-    /// Loads the weights unless loaded; returns the time it took (zero if already loaded).
-    pub fn load(&mut self, observer: &mut dyn Observer) -> Result<Duration> {
+    /// Loads the weights unless loaded. The next answer reports the time it took.
+    pub fn load(&mut self, observer: &mut dyn Observer) -> Result<()> {
         if self.model.is_some() {
-            return Ok(Duration::ZERO);
+            return Ok(());
         }
         let start = Instant::now();
         observer.begin(Stage::Load, 0);
         let model = ApolloModel::load(&self.config.dir, &self.device, self.dtype);
         observer.end(Stage::Load);
         self.model = Some(model?);
-        Ok(start.elapsed())
+        self.unreported_load = start.elapsed();
+        Ok(())
     }
 
     /// Answers the prepared question, calling `on_text` with the answer as it streams.
@@ -220,11 +225,11 @@ impl Pipeline {
         mut on_text: impl FnMut(&str) -> Result<()>,
     ) -> Result<Answer> {
         let path = prepared.info.path.clone();
-        let load = self.load(observer)?;
+        self.load(observer)?;
         let (rows, mut timings) = self
             .encode_video(&mut prepared, observer)
             .map_err(|e| e.or_path(&path))?;
-        timings.load = load;
+        timings.load = std::mem::take(&mut self.unreported_load);
         let model = self.model.as_mut().expect("loaded above");
         let embeds = model
             .embed_prompt(&prepared.ids, &rows)

@@ -73,12 +73,11 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
             Err(e) => Err(e),
             Ok(prepared) => {
                 // A model that cannot load fails every video: stop the batch.
-                let load = pipeline.load(&mut bars)?;
+                pipeline.load(&mut bars)?;
                 let summary = VideoSummary::of(&prepared);
                 pipeline
                     .answer(prepared, &options, &mut bars, |_| Ok(()))
-                    .map(|mut answer| {
-                        answer.timings.load = load;
+                    .map(|answer| {
                         answer_record(video, &args.question, &run, &summary, &answer, &options)
                     })
             }
