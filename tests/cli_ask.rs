@@ -623,3 +623,30 @@ fn usage_and_input_errors_are_one_line() {
         assert!(r.stderr.contains("--features cuda"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn caption_stops_quietly_when_the_reader_goes_away() {
+    use std::io::BufRead;
+    let videos: Vec<PathBuf> = common::REAL_VIDEOS
+        .iter()
+        .map(|n| common::real_video(n))
+        .collect();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("apollo"))
+        .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
+        .args(&videos)
+        .args(&videos)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one record, then close the pipe as `| head -1` does.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let record: Value = serde_json::from_str(&first).unwrap();
+    assert!(record["answer"].is_string());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
