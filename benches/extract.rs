@@ -10,10 +10,10 @@
 //! medians of three runs), full decode (open + decode every frame, converting none), and
 //! the speedup of +prep over the full decode.
 
+use apollo::video::clips::{plan_clips, ClipSampling};
 use apollo::video::decode::Video;
 use apollo::video::extract::for_each_clip;
 use apollo::video::preprocess::Preprocessor;
-use apollo::video::sample::{plan, SamplingConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -106,7 +106,7 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let full_3h = std::env::var_os("APOLLO_BENCH_FULL").is_some();
-    let cfg = SamplingConfig::default();
+    let cfg = ClipSampling::default();
     let pre = Preprocessor::default();
     println!(
         "{:<16} {:>6} {:>8} {:>9} {:>9} {:>11} {:>10} {:>8}",
@@ -121,7 +121,7 @@ fn main() {
         let mut video = Video::open(&path).unwrap();
         let open_s = seconds_since(t);
         let info = video.info().clone();
-        let p = plan(info.total_frames, info.fps, &cfg).unwrap();
+        let p = plan_clips(info.total_frames, info.fps, &cfg).unwrap();
         let wanted = p.frames_to_decode();
 
         // Decode only: the plan's frames, no preprocessing.

@@ -1,6 +1,6 @@
 //! Model cost on the CPU in f32: `cargo bench --bench model`. For the tiny fixture checkpoint
 //! and for random checkpoints at Apollo-3B-t32's widths with 1 and 3 layers per stack
-//! (model::synthetic): one clip through each encoder and the grid + connector, the prefill of
+//! (checkpoint::synthetic): one clip through each encoder and the grid + connector, the prefill of
 //! a one-clip prompt, and greedy decoding with the KV cache. Medians over a few runs after a
 //! warm-up.
 //!
@@ -9,9 +9,10 @@
 //! full-depth estimate is the 1-layer cost plus that per-layer cost for every further layer the
 //! published model runs.
 
-use apollo::model::synthetic::{random_clip, write_checkpoint, Layers, Preset};
-use apollo::model::ApolloModel;
-use apollo::prompt::tokens::VIDEO_SLOT;
+use apollo::checkpoint::synthetic::{random_clip, write_checkpoint, Layers, Preset};
+use apollo::checkpoint::Checkpoint;
+use apollo::model::input::positions;
+use apollo::model::{ApolloModel, PromptChunk};
 use apollo::video::preprocess::ClipTensor;
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
@@ -61,13 +62,14 @@ fn encode_once(model: &ApolloModel, siglip: &Tensor, internvideo2: &Tensor) -> [
     [t_s, t_i, t_c]
 }
 
-/// The prompt's ids: text (arbitrary ids, valid in every vocabulary here) around one clip.
-fn prompt_ids(tokens_per_clip: usize) -> Vec<i64> {
-    let text = |n: usize| (0..n as i64).map(|i| 1 + i % 200);
-    text(TEXT_BEFORE)
-        .chain(std::iter::repeat_n(VIDEO_SLOT, tokens_per_clip))
-        .chain(text(TEXT_AFTER))
-        .collect()
+/// The prompt: text (arbitrary ids, valid in every vocabulary here) around one clip.
+fn prompt(tokens_per_clip: usize) -> Vec<PromptChunk> {
+    let text = |n: usize| PromptChunk::Text((0..n as u32).map(|i| 1 + i % 200).collect());
+    vec![
+        text(TEXT_BEFORE),
+        PromptChunk::Video(tokens_per_clip),
+        text(TEXT_AFTER),
+    ]
 }
 
 /// Milliseconds of the prefill and per generated token (greedy, one position per step).
@@ -86,7 +88,8 @@ fn generate_once(model: &mut ApolloModel, embeds: &Tensor) -> (f64, f64) {
 }
 
 fn measure(dir: &Path, runs: usize) -> Costs {
-    let mut model = ApolloModel::load(dir, &Device::Cpu, DType::F32).unwrap();
+    let checkpoint = Checkpoint::open(dir).unwrap();
+    let mut model = ApolloModel::load(&checkpoint, &Device::Cpu, DType::F32).unwrap();
     let (siglip, internvideo2) = random_clip(model.config(), 1);
     let (siglip, internvideo2) = (batch(&siglip), batch(&internvideo2));
     // The first run of each warms caches and allocations; it is not counted.
@@ -94,13 +97,9 @@ fn measure(dir: &Path, runs: usize) -> Costs {
         .map(|_| encode_once(&model, &siglip, &internvideo2))
         .skip(1)
         .collect();
-    let rows = model
-        .encode_batch(&siglip, &internvideo2)
-        .unwrap()
-        .flatten_to(1)
-        .unwrap();
-    let ids = prompt_ids(model.tokens_per_clip());
-    let embeds = model.embed_prompt(&ids, &rows).unwrap();
+    let rows = model.encode_batch(&siglip, &internvideo2).unwrap();
+    let chunks = prompt(model.tokens_per_clip());
+    let embeds = model.embed_prompt(&chunks, &rows).unwrap();
     let generations: Vec<(f64, f64)> = (0..=runs)
         .map(|_| generate_once(&mut model, &embeds))
         .skip(1)
@@ -111,7 +110,7 @@ fn measure(dir: &Path, runs: usize) -> Costs {
         internvideo2: stage(1),
         connector: stage(2),
         clip: median(encodes.iter().map(|e| e.iter().sum()).collect()),
-        prompt_len: ids.len(),
+        prompt_len: positions(&chunks),
         prefill: median(generations.iter().map(|g| g.0).collect()),
         decode: median(generations.iter().map(|g| g.1).collect()),
     }

@@ -2,20 +2,14 @@
 //! frame of each common size for both encoders (one thread), and a clip of 4 frames for both
 //! encoders together (rayon), 20 runs each after one warm-up.
 
+use apollo::rng::SeededRng;
 use apollo::video::frame::RgbFrame;
 use apollo::video::preprocess::{EncoderSpec, Preprocessor};
 use std::time::Instant;
 
-/// Deterministic noise (a linear congruential generator): no flat areas to flatter the filters.
+/// Deterministic noise: no flat areas to flatter the filters.
 fn noise(width: usize, height: usize) -> RgbFrame {
-    let mut state = 0x2545_f491_u32;
-    let data = (0..width * height * 3)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 24) as u8
-        })
-        .collect();
-    RgbFrame::new(width, height, data)
+    RgbFrame::new(width, height, SeededRng::new(1).bytes(width * height * 3))
 }
 
 fn millis(f: &dyn Fn()) -> f64 {

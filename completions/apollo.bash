@@ -37,6 +37,9 @@ _apollo() {
             apollo,inspect)
                 cmd="apollo__subcmd__inspect"
                 ;;
+            apollo,man)
+                cmd="apollo__subcmd__man"
+                ;;
             apollo__subcmd__help,ask)
                 cmd="apollo__subcmd__help__subcmd__ask"
                 ;;
@@ -58,6 +61,9 @@ _apollo() {
             apollo__subcmd__help,inspect)
                 cmd="apollo__subcmd__help__subcmd__inspect"
                 ;;
+            apollo__subcmd__help,man)
+                cmd="apollo__subcmd__help__subcmd__man"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _apollo() {
 
     case "${cmd}" in
         apollo)
-            opts="-v -q -h -V --verbose --quiet --help --version ask caption inspect download bench completions help"
+            opts="-v -q -h -V --verbose --quiet --help --version ask caption inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -79,7 +85,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__ask)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --tokens-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,10 +144,6 @@ _apollo() {
                     return 0
                     ;;
                 --frames-per-clip)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tokens-per-clip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -215,7 +217,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__caption)
-            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --tokens-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,10 +291,6 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --tokens-per-clip)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --model-max-length)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -341,7 +339,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help)
-            opts="ask caption inspect download bench completions help"
+            opts="ask caption inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,8 +450,22 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        apollo__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         apollo__subcmd__inspect)
-            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --clip-duration --frames-per-clip --tokens-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --tokens-per-clip --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,10 +491,6 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --tokens-per-clip)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --model-max-length)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -491,6 +499,24 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tokens-per-clip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__man)
+            opts="-v -q -h -V --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -34,6 +34,7 @@ complete -c apollo -n "__fish_apollo_needs_command" -f -a "inspect" -d 'Show a v
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "man" -d 'Print the manual page of apollo or of one of its commands (roff)'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model -d 'Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l revision -d 'Branch, tag or commit of --model' -r
@@ -52,7 +53,6 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l seed -d 'Seed of t
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l json -d 'Print one JSON object after generation instead of streaming the answer'
@@ -80,7 +80,6 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l seed -d 'Seed 
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l skip-existing -d 'Skip videos whose record is already in --output-dir (resume a batch)'
@@ -93,9 +92,9 @@ complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet 
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens) [default: the model\'s]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens), to plan for another model [default: the model\'s, 128]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
@@ -129,10 +128,15 @@ complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbo
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand man" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand man" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand man" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "ask" -d 'Answer a question about a video; the answer streams to stdout'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "man" -d 'Print the manual page of apollo or of one of its commands (roff)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption inspect download bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

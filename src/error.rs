@@ -1,32 +1,80 @@
-//! The tool's one error type. Every failure is one line, `<file>: <what is wrong>`, and maps
-//! to an exit code (documented in README.md):
-//!
-//! | code | meaning |
-//! |------|---------|
-//! | 0 | success |
-//! | 1 | runtime failure (I/O while writing output, an internal error) |
-//! | 2 | usage error (bad flags or arguments) |
-//! | 3 | unreadable or unsupported input (a video that cannot be used) |
-//! | 4 | model problem (a checkpoint that is missing, broken or inconsistent) |
+//! The tool's one error type and its exit statuses. Every failure is one line,
+//! `<file>: <what is wrong>`, and maps to an [`ExitStatus`] (README's table of exit codes is
+//! [`ExitStatus::ALL`], checked by a test).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// How the process ends: the one list of exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+    Input = 3,
+    Model = 4,
+}
+
+impl ExitStatus {
+    pub const ALL: [ExitStatus; 5] = [
+        ExitStatus::Success,
+        ExitStatus::Failure,
+        ExitStatus::Usage,
+        ExitStatus::Input,
+        ExitStatus::Model,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// What the code means, as README's table says it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success, also when the reader of stdout went away early",
+            ExitStatus::Failure => "runtime failure (cannot write output, internal error)",
+            ExitStatus::Usage => "usage error (bad flags or settings)",
+            ExitStatus::Input => {
+                "unreadable or unsupported input (missing, empty, not a video, no video stream, \
+                 truncated)"
+            }
+            ExitStatus::Model => {
+                "model problem (checkpoint missing, broken or inconsistent; not cached while \
+                 offline)"
+            }
+        }
+    }
+
+    /// The worse of two statuses, for a batch that goes on after a failure: the first
+    /// failure's.
+    pub fn with_failure(self, other: ExitStatus) -> ExitStatus {
+        if self == ExitStatus::Success {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// What kind of failure an error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Runtime,
     Usage,
     Input,
     Model,
+    /// The reader of stdout went away (`apollo ... | head`): the command ends quietly.
+    OutputClosed,
 }
 
 impl Kind {
-    pub fn exit_code(self) -> u8 {
+    pub fn status(self) -> ExitStatus {
         match self {
-            Kind::Runtime => 1,
-            Kind::Usage => 2,
-            Kind::Input => 3,
-            Kind::Model => 4,
+            Kind::Runtime => ExitStatus::Failure,
+            Kind::Usage => ExitStatus::Usage,
+            Kind::Input => ExitStatus::Input,
+            Kind::Model => ExitStatus::Model,
+            Kind::OutputClosed => ExitStatus::Success,
         }
     }
 }
@@ -62,18 +110,17 @@ impl Error {
         Self::new(Kind::Usage, None, message)
     }
 
-    pub fn exit_code(&self) -> u8 {
-        self.kind.exit_code()
+    /// The reader of stdout went away.
+    pub fn output_closed() -> Self {
+        Self::new(Kind::OutputClosed, None, "stdout is closed")
     }
 
-    /// The error with its message dropped: for failures already reported one by one (a batch),
-    /// whose exit code still has to come out. `main` prints nothing for an empty message.
-    pub fn reported(self) -> Self {
-        Self {
-            message: String::new(),
-            path: None,
-            ..self
-        }
+    pub fn status(&self) -> ExitStatus {
+        self.kind.status()
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.status().code()
     }
 
     /// Names `path` as the file the problem is about, unless one is named already.
@@ -95,6 +142,23 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A failure inside a forward pass (shapes that do not fit, a device error): a runtime error,
+/// so that `?` works on candle's results wherever the model runs.
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::runtime(None, format!("model: {}", without_backtrace(e)))
+    }
+}
+
+/// candle attaches a multi-line backtrace to its errors when RUST_BACKTRACE is set; the user
+/// gets the error itself, on one line.
+pub fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        other => other,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,7 @@
-//! The `apollo` binary: parse arguments, set up logging, run, map errors to exit codes.
+//! The `apollo` binary: parse arguments, set up logging, run, report the error if any, exit
+//! with the command's status.
 
+use apollo::cli::printer::report;
 use apollo::cli::{run, Cli};
 use clap::Parser;
 use std::io::IsTerminal;
@@ -22,14 +24,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .init();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Errors already reported (per-video failures) come back with an empty message.
-            if !e.to_string().is_empty() {
-                eprintln!("apollo: {e}");
-            }
-            ExitCode::from(e.exit_code())
-        }
-    }
+    let status = run(cli).unwrap_or_else(|e| {
+        report(&e);
+        e.status()
+    });
+    ExitCode::from(status.code())
 }

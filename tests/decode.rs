@@ -3,10 +3,10 @@
 
 mod common;
 
+use apollo::video::clips::{plan_clips, ClipSampling};
 use apollo::video::decode::Video;
 use apollo::video::frame::RgbFrame;
 use apollo::video::rotate::Rotation;
-use apollo::video::sample::{plan, SamplingConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -39,7 +39,7 @@ fn sequential(path: &Path, indices: &[u64]) -> BTreeMap<u64, RgbFrame> {
 fn probe_indices(path: &Path) -> Vec<u64> {
     let video = Video::open(path).unwrap();
     let info = video.info();
-    let p = plan(info.total_frames, info.fps, &SamplingConfig::default()).unwrap();
+    let p = plan_clips(info.total_frames, info.fps, &ClipSampling::default()).unwrap();
     let mut idx = p.frames_to_decode();
     idx.extend((0..info.total_frames).step_by(7));
     idx.push(info.total_frames - 1);

@@ -2,7 +2,8 @@
 //! `generate(inputs_embeds=..., do_sample=False)` picked on the tiny reference checkpoint
 //! (tests/fixtures/tiny-apollo-reference, made by tests/reference/make_model_fixtures.py).
 
-use apollo::generate::logits::{LogitsProcessor, SamplingParams};
+use apollo::checkpoint::Checkpoint;
+use apollo::generate::sampler::{TokenSampler, TokenSampling};
 use apollo::model::ApolloModel;
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -22,20 +23,20 @@ fn checkpoint_with_llm(llm_dir: &Path, tmp: &Path) -> PathBuf {
     tmp.to_path_buf()
 }
 
-/// Greedy decoding with the KV cache, each step through the logits processor.
+/// Greedy decoding with the KV cache, each step through the token sampler.
 fn generate(
     model: &mut ApolloModel,
     embeds: &Tensor,
-    params: SamplingParams,
+    params: TokenSampling,
     steps: usize,
 ) -> Vec<u32> {
-    let mut processor = LogitsProcessor::new(params, 0);
+    let mut sampler = TokenSampler::new(params, 0);
     let prompt_len = embeds.dim(0).unwrap();
     let mut logits = model.forward(embeds, 0).unwrap();
     let mut out = Vec::new();
     for offset in prompt_len..prompt_len + steps {
         let scores: Vec<f32> = logits.to_vec1().unwrap();
-        let next = processor.next_token(&scores, &out);
+        let next = sampler.next_token(&scores, &out);
         out.push(next);
         let row = model.embed_tokens(&[next]).unwrap();
         logits = model.forward(&row, offset).unwrap();
@@ -70,7 +71,7 @@ fn greedy_with_repetition_penalty_matches_transformers() {
             &std::fs::read_to_string(llm.join("generation_config.json")).unwrap(),
         )
         .unwrap();
-        let params = SamplingParams {
+        let params = TokenSampling {
             temperature: 0.0,
             top_p: 1.0,
             top_k: 0,
@@ -78,7 +79,8 @@ fn greedy_with_repetition_penalty_matches_transformers() {
         };
         let tmp = tempfile::tempdir().unwrap();
         let dir = checkpoint_with_llm(&llm, tmp.path());
-        let mut model = ApolloModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        let mut model = ApolloModel::load(&checkpoint, &Device::Cpu, DType::F32).unwrap();
         let want: Vec<u32> = serde_json::from_value(reference[key].clone()).unwrap();
         assert_eq!(
             generate(&mut model, embeds, params, want.len()),

@@ -2,7 +2,7 @@
 //! functions) must come out identical: clip indices, timestamps, ratio and the prompt bytes.
 
 use apollo::prompt::video::video_prompt_with;
-use apollo::video::sample::{plan, SamplingConfig};
+use apollo::video::clips::{plan_clips, ClipSampling};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -19,17 +19,17 @@ fn every_golden_case_matches_the_reference() {
     assert!(cases.len() >= 664, "golden file has {} cases", cases.len());
     let mut failures = Vec::new();
     for (n, case) in cases.iter().enumerate() {
-        let cfg = SamplingConfig {
+        let cfg = ClipSampling {
             clip_duration: case["clip_duration"].as_f64().unwrap(),
             frames_per_clip: case["frames_per_clip"].as_u64().unwrap() as usize,
-            num_output_tokens: case["num_repeat_token"].as_u64().unwrap() as usize,
+            tokens_per_clip: case["num_repeat_token"].as_u64().unwrap() as usize,
             model_max_length: case["model_max_length"].as_u64().unwrap() as usize,
             clip_sampling_ratio: case["clip_sampling_ratio"].as_f64().unwrap(),
         };
         let fps = case["fps"].as_f64().unwrap();
         let total = case["total_frames"].as_u64().unwrap();
         let expected = &case["expected"];
-        let got = plan(total, fps, &cfg).unwrap_or_else(|e| panic!("case {n}: {e}"));
+        let got = plan_clips(total, fps, &cfg).unwrap_or_else(|e| panic!("case {n}: {e}"));
 
         let want_indices: Vec<Vec<u64>> =
             serde_json::from_value(expected["clip_indices"].clone()).unwrap();

@@ -1,13 +1,16 @@
 //! The model at the published widths of Apollo-1.5B/3B/7B-t32: a random-weight checkpoint with
-//! one layer per stack (model::synthetic), loaded through the real loader in bf16 on the CPU,
+//! one layer per stack (checkpoint::synthetic), loaded through the real loader in bf16 on the CPU,
 //! must hold every tensor at the shape apollo-modules.md gives and carry one clip of real-size
 //! pixels through the encoders, the connector and the llm to finite logits.
 //!
 //! The presets run one at a time (the 7B one alone holds 2.7 GB of weights).
 
-use apollo::model::synthetic::{random_clip, write_checkpoint, Layers, Preset};
+use apollo::checkpoint::synthetic::{random_clip, write_checkpoint, Layers, Preset};
+use apollo::checkpoint::Checkpoint;
+use apollo::model::input::{positions, video_rows};
 use apollo::model::ApolloModel;
-use apollo::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
+use apollo::pipeline::batch::encode_clips;
+use apollo::prompt::tokens::PromptTokenizer;
 use apollo::prompt::video::VIDEO_TOKEN;
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
@@ -143,7 +146,8 @@ fn run_preset(preset: Preset, llm: Llm) {
     write_checkpoint(dir.path(), preset, Layers::Run(1)).unwrap();
     assert_published_shapes(dir.path(), &llm);
 
-    let mut model = ApolloModel::load(dir.path(), &Device::Cpu, DType::BF16)
+    let checkpoint = Checkpoint::open(dir.path()).unwrap();
+    let mut model = ApolloModel::load(&checkpoint, &Device::Cpu, DType::BF16)
         .unwrap_or_else(|e| panic!("{}: {e}", preset.name()));
     assert_eq!(model.tokens_per_clip(), 128);
     let (siglip, internvideo2) = random_clip(model.config(), 1);
@@ -151,26 +155,26 @@ fn run_preset(preset: Preset, llm: Llm) {
         (siglip.shape, internvideo2.shape),
         ([4, 3, 384, 384], [3, 4, 224, 224])
     );
-    let rows = model.encode_clips(&[siglip], &[internvideo2]).unwrap();
+    let rows = encode_clips(&model, &[siglip], &[internvideo2]).unwrap();
     assert_eq!(rows.dims(), &[128, llm.hidden]);
     assert_finite("video rows", &rows);
 
     // A short ChatML turn around the clip, through the checkpoint's own tokenizer.
-    let tokenizer = PromptTokenizer::from_file(&dir.path().join("llm/tokenizer.json")).unwrap();
+    let tokenizer = PromptTokenizer::from_file(&checkpoint.layout.tokenizer()).unwrap();
     let prompt = format!(
         "<|im_start|>user\n{}\nWhat?<|im_end|>\n<|im_start|>assistant\n",
         VIDEO_TOKEN.repeat(128)
     );
-    let ids = tokenizer.tokenize(&prompt).unwrap();
-    assert_eq!(ids.iter().filter(|&&id| id == VIDEO_SLOT).count(), 128);
-    let embeds = model.embed_prompt(&ids, &rows).unwrap();
+    let chunks = tokenizer.tokenize(&prompt).unwrap();
+    assert_eq!(video_rows(&chunks), 128);
+    let embeds = model.embed_prompt(&chunks, &rows).unwrap();
     let logits = model.forward(&embeds, 0).unwrap();
     assert_eq!(logits.dims(), &[llm.vocab]);
     assert_finite("prefill logits", &logits);
 
     let next: u32 = logits.argmax(0).unwrap().to_scalar().unwrap();
     let step = model.embed_tokens(&[next]).unwrap();
-    let logits = model.forward(&step, ids.len()).unwrap();
+    let logits = model.forward(&step, positions(&chunks)).unwrap();
     assert_eq!(logits.dims(), &[llm.vocab]);
     assert_finite("decode logits", &logits);
 }

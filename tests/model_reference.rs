@@ -11,7 +11,10 @@
 //! top-two logit gap is 0.14, above the bf16 error of 0.08; later steps have gaps down to
 //! 0.009, so their ids are not pinned in bf16).
 
-use apollo::model::ApolloModel;
+use apollo::checkpoint::Checkpoint;
+use apollo::model::{ApolloModel, PromptChunk};
+use apollo::pipeline::batch::encode_clips;
+use apollo::prompt::tokens::VIDEO_SLOT;
 use apollo::video::preprocess::ClipTensor;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use std::collections::HashMap;
@@ -34,7 +37,9 @@ fn reference() -> HashMap<String, Tensor> {
 }
 
 fn load(dir: &Path, dtype: DType) -> ApolloModel {
-    ApolloModel::load(dir, &Device::Cpu, dtype).unwrap_or_else(|e| panic!("{e}"))
+    Checkpoint::open(dir)
+        .and_then(|c| ApolloModel::load(&c, &Device::Cpu, dtype))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn max_abs(t: &Tensor) -> f32 {
@@ -70,6 +75,16 @@ fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f32) {
 
 fn ids(t: &Tensor) -> Vec<i64> {
     t.to_vec1().unwrap()
+}
+
+/// The reference's prompt ids (`VIDEO_SLOT` for each video row) as the model's chunks.
+fn chunks(ids: &[i64]) -> Vec<PromptChunk> {
+    ids.chunk_by(|a, b| (*a == VIDEO_SLOT) == (*b == VIDEO_SLOT))
+        .map(|run| match run[0] {
+            VIDEO_SLOT => PromptChunk::Video(run.len()),
+            _ => PromptChunk::Text(run.iter().map(|&id| id as u32).collect()),
+        })
+        .collect()
 }
 
 /// The clips of a (clips, ...) pixel tensor as the preprocessor hands them over.
@@ -145,9 +160,7 @@ fn encoders_grid_and_connector_match_the_reference_in_f32() {
     );
 
     // The whole chain from the clips, in minibatches of encode_batch_size.
-    let rows = model
-        .encode_clips(&clips(siglip_px), &clips(iv_px))
-        .unwrap();
+    let rows = encode_clips(&model, &clips(siglip_px), &clips(iv_px)).unwrap();
     let want = r["connector_output"].flatten_to(1).unwrap();
     assert_close("encode_clips", &rows, &want, F32_TOLERANCE);
 }
@@ -158,7 +171,7 @@ fn llm_matches_the_reference_in_f32() {
     let mut model = load(&checkpoint(), DType::F32);
     let input_ids = ids(&r["input_ids"]);
     let rows = r["connector_output"].flatten_to(1).unwrap();
-    let embeds = model.embed_prompt(&input_ids, &rows).unwrap();
+    let embeds = model.embed_prompt(&chunks(&input_ids), &rows).unwrap();
     // Token rows are bf16 weights widened to f32, video rows copied: exact.
     assert_eq!(relative_error(&embeds, &r["inputs_embeds"]), 0.0);
 
@@ -203,17 +216,19 @@ fn tied_llm_matches_the_reference_in_f32() {
 fn bf16_stays_near_the_f32_reference() {
     let r = reference();
     let mut model = load(&checkpoint(), DType::BF16);
-    let rows = model
-        .encode_clips(
-            &clips(&r["siglip_pixel_values"]),
-            &clips(&r["internvideo2_pixel_values"]),
-        )
-        .unwrap();
+    let rows = encode_clips(
+        &model,
+        &clips(&r["siglip_pixel_values"]),
+        &clips(&r["internvideo2_pixel_values"]),
+    )
+    .unwrap();
     assert_eq!(rows.dtype(), DType::BF16);
     let want = r["connector_output"].flatten_to(1).unwrap();
     assert_close("bf16 encode_clips", &rows, &want, BF16_TOLERANCE);
 
-    let embeds = model.embed_prompt(&ids(&r["input_ids"]), &rows).unwrap();
+    let embeds = model
+        .embed_prompt(&chunks(&ids(&r["input_ids"])), &rows)
+        .unwrap();
     let logits = model.forward_all(&embeds, 0).unwrap();
     assert_close("bf16 llm_logits", &logits, &r["llm_logits"], BF16_TOLERANCE);
     let last = logits.i(logits.dim(0).unwrap() - 1).unwrap();

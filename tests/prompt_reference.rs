@@ -3,9 +3,9 @@
 //! sampling plan, video prompt, chat template and token ids must all be identical.
 
 use apollo::prompt::chat::{chat_prompt, user_message};
-use apollo::prompt::tokens::PromptTokenizer;
+use apollo::prompt::tokens::{reference_ids, PromptTokenizer};
 use apollo::prompt::video::video_prompt;
-use apollo::video::sample::{plan, SamplingConfig};
+use apollo::video::clips::{plan_clips, ClipSampling};
 use serde_json::Value;
 use std::path::Path;
 
@@ -17,14 +17,14 @@ fn prompt_and_ids_equal_the_reference_run() {
     )
     .unwrap();
     let video = &reference["video"];
-    let cfg = SamplingConfig {
-        num_output_tokens: 8, // the tiny checkpoint's tokens per clip
+    let cfg = ClipSampling {
+        tokens_per_clip: 8, // the tiny checkpoint's tokens per clip
         model_max_length: 512,
-        ..SamplingConfig::default()
+        ..ClipSampling::default()
     };
     let total = video["total_frames"].as_u64().unwrap();
     let fps = video["fps"].as_f64().unwrap();
-    let p = plan(total, fps, &cfg).unwrap();
+    let p = plan_clips(total, fps, &cfg).unwrap();
     let indices: Vec<Vec<u64>> = p.clips.iter().map(|c| c.frame_indices.clone()).collect();
     assert_eq!(
         serde_json::to_value(indices).unwrap(),
@@ -35,7 +35,7 @@ fn prompt_and_ids_equal_the_reference_run() {
         &p,
         total as f64 / fps,
         cfg.clip_duration,
-        cfg.num_output_tokens,
+        cfg.tokens_per_clip,
     );
     assert_eq!(vp, reference["video_prompt"].as_str().unwrap());
     let question = reference["question"].as_str().unwrap();
@@ -44,7 +44,7 @@ fn prompt_and_ids_equal_the_reference_run() {
 
     let tokenizer =
         PromptTokenizer::from_file(&fixtures.join("tiny-apollo/llm/tokenizer.json")).unwrap();
-    let ids = tokenizer.tokenize(&prompt).unwrap();
+    let ids = reference_ids(&tokenizer.tokenize(&prompt).unwrap());
     let want: Vec<i64> = serde_json::from_value(reference["input_ids"].clone()).unwrap();
     assert_eq!(ids, want);
 }

@@ -11,20 +11,26 @@
 pub mod memory;
 pub mod video;
 
+use crate::checkpoint::synthetic::{write_checkpoint, Layers, Preset};
+use crate::checkpoint::Checkpoint;
+use crate::device::device_name;
 use crate::error::{Error, Result};
-use crate::generate::logits::SamplingParams;
 use crate::generate::run::GenerateOptions;
-use crate::model::device::device_name;
-use crate::model::synthetic::{write_checkpoint, Layers, Preset};
-use crate::pipeline::{millis, Pipeline, Silent};
-use crate::prompt::tokens::VIDEO_SLOT;
+use crate::generate::sampler::TokenSampling;
+use crate::pipeline::batch::{batches, stack_clips};
+use crate::pipeline::{millis, Answer, Pipeline, Silent};
+use crate::prompt::tokens::{reference_ids, VIDEO_SLOT};
+use crate::records::bench::{
+    AnswerTimingsMs, BenchModel, BenchPlan, BenchReport, BenchVideo, LayersRecord,
+};
+use crate::records::to_json;
+use crate::video::clips::ClipPlan;
 use crate::video::decode::Video;
 use crate::video::extract::for_each_clip;
 use crate::video::preprocess::ClipTensor;
 use candle_core::{DType, Device};
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct BenchConfig {
     pub preset: Preset,
@@ -43,14 +49,53 @@ pub struct BenchConfig {
     pub dtype: DType,
 }
 
-/// Runs the benchmark, reporting progress through `log`; returns the JSON report.
-pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
-    std::fs::create_dir_all(&cfg.work_dir)
-        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))?;
+/// Runs the benchmark, reporting progress through `log`.
+pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<BenchReport> {
+    // Sampling starts first, so that the peak covers the whole run.
     let gpu = match device_name(&cfg.device).strip_prefix("cuda:") {
         Some(n) => memory::GpuSampler::start(n.parse().unwrap_or(0)),
         None => None,
     };
+    let files = ensure_files(cfg, &mut log)?;
+    let checkpoint = Checkpoint::open(&files.checkpoint)?;
+    let mut pipeline = Pipeline::new(checkpoint, cfg.device.clone(), cfg.dtype)?;
+    let planned = plan(&pipeline, cfg, &files)?;
+    log(&format!(
+        "{} clips, {} prompt positions",
+        planned.plan.clips.len(),
+        planned.prompt_tokens
+    ));
+    let start = Instant::now();
+    pipeline.model()?;
+    let load_s = start.elapsed().as_secs_f64();
+    log("decode + preprocess");
+    let (siglip, internvideo2, decode_s) =
+        decode_and_preprocess(&pipeline, &files.video, &planned.plan)?;
+    log("encoders and connector");
+    let stages = encode_stages(&mut pipeline, &siglip, &internvideo2)?;
+    drop((siglip, internvideo2));
+    log("one whole answer");
+    let answer = whole_answer(&mut pipeline, cfg, &files.video)?;
+    let measured = Measured {
+        load_s,
+        decode_s,
+        stages,
+        answer,
+        peak_gpu_memory_mib: gpu.as_ref().map(memory::GpuSampler::peak_mib),
+    };
+    Ok(report(cfg, &files, &planned, measured))
+}
+
+/// The checkpoint and the video a run measures.
+struct Files {
+    checkpoint: PathBuf,
+    video: PathBuf,
+}
+
+/// Generates what is not in the work folder yet.
+fn ensure_files(cfg: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<Files> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))?;
     let checkpoint = cfg.work_dir.join(format!(
         "checkpoint-{}-{}",
         preset_name(cfg.preset),
@@ -58,7 +103,7 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
     ));
     log(&format!("checkpoint {}", checkpoint.display()));
     ensure_checkpoint(&checkpoint, cfg.preset, cfg.layers)?;
-    let video_path = match &cfg.video {
+    let video = match &cfg.video {
         Some(v) => v.clone(),
         None => {
             let path = cfg.work_dir.join(video::file_name(
@@ -72,45 +117,58 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
             path
         }
     };
+    Ok(Files { checkpoint, video })
+}
 
-    let mut pipeline = Pipeline::open(&checkpoint, cfg.device.clone(), cfg.dtype)?;
-    let sampling = pipeline.sampling_defaults();
+/// The video planned as a user's question would plan it.
+struct Planned {
+    plan: ClipPlan,
+    duration_s: f64,
+    prompt_tokens: usize,
+    video_tokens: usize,
+    /// Opening, planning and tokenising: part of the time to first token.
+    prepare: Duration,
+}
+
+/// Plans the video and writes the plan for the baseline.
+fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned> {
     let start = Instant::now();
-    let prepared = pipeline.prepare(&video_path, &cfg.question, &sampling)?;
-    let prepare = start.elapsed();
-    write_plan(
-        &cfg.work_dir.join("plan.json"),
-        &video_path,
-        &prepared.plan.clips,
-        &prepared.prompt,
-        &prepared.ids,
+    let prepared = pipeline.prepare(
+        &files.video,
         &cfg.question,
+        &pipeline.checkpoint().clip_sampling(),
     )?;
-    let clips = prepared.plan.clips.len();
-    let frames = clips * sampling.frames_per_clip;
-    let duration_s = prepared.info.duration_s;
-    log(&format!(
-        "{clips} clips, {} prompt positions",
-        prepared.ids.len()
-    ));
+    let prepare = start.elapsed();
+    let plan = BenchPlan {
+        video: files.video.clone(),
+        question: cfg.question.clone(),
+        clip_frame_indices: prepared
+            .plan
+            .clips
+            .iter()
+            .map(|c| c.frame_indices.clone())
+            .collect(),
+        prompt: prepared.prompt.clone(),
+        input_ids: reference_ids(&prepared.chunks),
+        video_slot: VIDEO_SLOT,
+    };
+    let file = cfg.work_dir.join("plan.json");
+    crate::atomic_file::write_atomically(&file, format!("{}\n", to_json(&plan)?).as_bytes())?;
+    Ok(Planned {
+        prompt_tokens: prepared.prompt_tokens(),
+        video_tokens: prepared.video_tokens(),
+        duration_s: prepared.info.duration_s,
+        plan: prepared.plan,
+        prepare,
+    })
+}
 
-    let start = Instant::now();
-    pipeline.model()?;
-    let load_s = start.elapsed().as_secs_f64();
-
-    log("decode + preprocess");
-    let (siglip, internvideo2, decode_s) =
-        decode_and_preprocess(&pipeline, &video_path, &prepared.plan)?;
-    log("encoders and connector");
-    let stages = encode_stages(&mut pipeline, &siglip, &internvideo2)?;
-    drop((siglip, internvideo2));
-
-    log("one whole answer");
-    let prepared = pipeline.prepare(&video_path, &cfg.question, &sampling)?;
-    let prompt_tokens = prepared.ids.len();
-    let video_tokens = prepared.video_tokens;
+/// Greedy generation of `new_tokens` for the question, from a freshly opened video.
+fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Result<Answer> {
+    let sampling = pipeline.checkpoint().clip_sampling();
+    let prepared = pipeline.prepare(video, &cfg.question, &sampling)?;
     let options = GenerateOptions {
-        sampling: SamplingParams {
+        sampling: TokenSampling {
             temperature: 0.0,
             top_p: 1.0,
             top_k: 0,
@@ -123,49 +181,69 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
         eos_token_ids: Vec::new(),
         context_length: pipeline.context_length(),
     };
-    let answer = pipeline.answer(prepared, &options, &mut Silent, |_| Ok(()))?;
-    let t = answer.timings;
-    let generated = answer.generation.ids.len();
-    let ttft = (prepare + t.decode + t.preprocess + t.encode + t.prefill).as_secs_f64();
-    Ok(json!({
-        "device": device_name(&cfg.device),
-        "dtype": cfg.dtype.as_str(),
-        "model": {
-            "preset": preset_name(cfg.preset),
-            "layers": match cfg.layers {
-                Layers::Published => json!("published"),
-                Layers::Run(n) => json!(n),
+    pipeline.answer(prepared, &options, &mut Silent, |_| Ok(()))
+}
+
+/// What a run measured.
+struct Measured {
+    load_s: f64,
+    decode_s: f64,
+    stages: StageSeconds,
+    answer: Answer,
+    peak_gpu_memory_mib: Option<u64>,
+}
+
+fn report(cfg: &BenchConfig, files: &Files, planned: &Planned, m: Measured) -> BenchReport {
+    let clips = planned.plan.clips.len();
+    let frames: usize = planned
+        .plan
+        .clips
+        .iter()
+        .map(|c| c.frame_indices.len())
+        .sum();
+    let t = m.answer.timings;
+    let prompt_tokens = planned.prompt_tokens;
+    let generated = m.answer.generation.ids.len();
+    BenchReport {
+        device: device_name(&cfg.device),
+        dtype: cfg.dtype.as_str().to_string(),
+        model: BenchModel {
+            preset: preset_name(cfg.preset),
+            layers: match cfg.layers {
+                Layers::Published => LayersRecord::Published("published"),
+                Layers::Run(n) => LayersRecord::Run(n),
             },
-            "checkpoint": checkpoint,
+            checkpoint: files.checkpoint.clone(),
         },
-        "video": {
-            "path": video_path,
-            "duration_s": duration_s,
-            "clips": clips,
-            "frames": frames,
+        video: BenchVideo {
+            path: files.video.clone(),
+            duration_s: planned.duration_s,
+            clips,
+            frames,
         },
-        "load_s": load_s,
-        "decode_preprocess_frames_per_s": frames as f64 / decode_s,
-        "siglip_frames_per_s": frames as f64 / stages.siglip_s,
-        "internvideo2_frames_per_s": frames as f64 / stages.internvideo2_s,
-        "connector_clips_per_s": clips as f64 / stages.connector_s,
-        "prompt_tokens": prompt_tokens,
-        "video_tokens": video_tokens,
-        "prefill_tokens_per_s": prompt_tokens as f64 / t.prefill.as_secs_f64(),
-        "generated_tokens": generated,
-        "decode_tokens_per_s": generated.saturating_sub(1) as f64 / t.generate.as_secs_f64(),
-        "time_to_first_token_s": ttft,
-        "answer_timings_ms": {
-            "prepare": millis(prepare),
-            "decode": millis(t.decode),
-            "preprocess": millis(t.preprocess),
-            "encode": millis(t.encode),
-            "prefill": millis(t.prefill),
-            "generate": millis(t.generate),
+        load_s: m.load_s,
+        decode_preprocess_frames_per_s: frames as f64 / m.decode_s,
+        siglip_frames_per_s: frames as f64 / m.stages.siglip_s,
+        internvideo2_frames_per_s: frames as f64 / m.stages.internvideo2_s,
+        connector_clips_per_s: clips as f64 / m.stages.connector_s,
+        prompt_tokens,
+        video_tokens: planned.video_tokens,
+        prefill_tokens_per_s: prompt_tokens as f64 / t.prefill.as_secs_f64(),
+        generated_tokens: generated,
+        decode_tokens_per_s: generated.saturating_sub(1) as f64 / t.generate.as_secs_f64(),
+        time_to_first_token_s: (planned.prepare + t.decode + t.preprocess + t.encode + t.prefill)
+            .as_secs_f64(),
+        answer_timings_ms: AnswerTimingsMs {
+            prepare: millis(planned.prepare),
+            decode: millis(t.decode),
+            preprocess: millis(t.preprocess),
+            encode: millis(t.encode),
+            prefill: millis(t.prefill),
+            generate: millis(t.generate),
         },
-        "peak_gpu_memory_mib": gpu.as_ref().map(memory::GpuSampler::peak_mib),
-        "peak_host_memory_mib": memory::host_peak_mib(),
-    }))
+        peak_gpu_memory_mib: m.peak_gpu_memory_mib,
+        peak_host_memory_mib: memory::host_peak_mib(),
+    }
 }
 
 pub fn preset_name(preset: Preset) -> &'static str {
@@ -198,33 +276,12 @@ fn ensure_checkpoint(dir: &Path, preset: Preset, layers: Layers) -> Result<()> {
     Ok(())
 }
 
-/// What the baseline script needs to run the same work: the video, each clip's frame
-/// indices, the prompt and its ids (`VIDEO_SLOT` for video rows).
-fn write_plan(
-    file: &Path,
-    video: &Path,
-    clips: &[crate::video::sample::Clip],
-    prompt: &str,
-    ids: &[i64],
-    question: &str,
-) -> Result<()> {
-    let plan = json!({
-        "video": video,
-        "question": question,
-        "clip_frame_indices": clips.iter().map(|c| &c.frame_indices).collect::<Vec<_>>(),
-        "prompt": prompt,
-        "input_ids": ids,
-        "video_slot": VIDEO_SLOT,
-    });
-    crate::atomic_file::write_atomically(file, format!("{plan}\n").as_bytes())
-}
-
 /// Every clip decoded and preprocessed for both encoders; seconds taken. The video is opened
 /// afresh because opening (the packet scan) is part of decoding, as it is in the baseline.
 fn decode_and_preprocess(
     pipeline: &Pipeline,
     path: &Path,
-    plan: &crate::video::sample::SamplingPlan,
+    plan: &ClipPlan,
 ) -> Result<(Vec<ClipTensor>, Vec<ClipTensor>, f64)> {
     let start = Instant::now();
     let mut video = Video::open(path)?;
@@ -251,35 +308,30 @@ fn encode_stages(
     siglip: &[ClipTensor],
     internvideo2: &[ClipTensor],
 ) -> Result<StageSeconds> {
-    let batch = pipeline.config().encode_batch_size;
     let device = pipeline.device().clone();
     let model = pipeline.model()?;
-    let sync = || {
-        device
-            .synchronize()
-            .map_err(|e| Error::runtime(None, format!("model: {e}")))
+    let timed = |times: &mut f64, f: &mut dyn FnMut() -> Result<candle_core::Tensor>| {
+        let t = Instant::now();
+        let out = f()?;
+        device.synchronize()?;
+        *times += t.elapsed().as_secs_f64();
+        Ok::<_, Error>(out)
     };
     let run = |s: &[ClipTensor], i: &[ClipTensor], times: &mut [f64; 3]| -> Result<()> {
-        let (s, i) = (model.stack_clips(s)?, model.stack_clips(i)?);
-        sync()?;
-        let t = Instant::now();
-        let fs = model.siglip_features(&s)?;
-        sync()?;
-        times[0] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let fi = model.internvideo2_features(&i)?;
-        sync()?;
-        times[1] += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        model.connect(&model.token_grid(&fs, &fi)?)?;
-        sync()?;
-        times[2] += t.elapsed().as_secs_f64();
+        let (s, i) = (stack_clips(model, s)?, stack_clips(model, i)?);
+        device.synchronize()?;
+        let fs = timed(&mut times[0], &mut || model.siglip_features(&s))?;
+        let fi = timed(&mut times[1], &mut || model.internvideo2_features(&i))?;
+        timed(&mut times[2], &mut || {
+            model.connect(&model.token_grid(&fs, &fi)?)
+        })?;
         Ok(())
     };
-    let first = batch.min(siglip.len());
-    run(&siglip[..first], &internvideo2[..first], &mut [0.0; 3])?;
+    if let Some((s, i)) = batches(model, siglip, internvideo2).next() {
+        run(s, i, &mut [0.0; 3])?;
+    }
     let mut times = [0.0; 3];
-    for (s, i) in siglip.chunks(batch).zip(internvideo2.chunks(batch)) {
+    for (s, i) in batches(model, siglip, internvideo2) {
         run(s, i, &mut times)?;
     }
     Ok(StageSeconds {

@@ -1,30 +1,30 @@
-//! Flag groups shared by the commands: sampling (inspect, ask, caption), and the model and
-//! generation settings (ask, caption).
+//! Flag groups shared by the commands: clip sampling (inspect, ask, caption), and the model
+//! and generation settings (ask, caption).
 
 use super::progress::Bars;
+use crate::checkpoint::hub::{self, HubSettings, DEFAULT_MODEL};
+use crate::checkpoint::Checkpoint;
+use crate::device::{device_name, select_device, select_dtype, DTypeChoice, DeviceChoice};
 use crate::error::{Error, Result};
-use crate::generate::logits::SamplingParams;
 use crate::generate::run::GenerateOptions;
-use crate::model::device::{device_name, select_device, select_dtype, DTypeChoice, DeviceChoice};
-use crate::model::hub::{self, HubSettings, DEFAULT_MODEL};
+use crate::generate::sampler::TokenSampling;
 use crate::pipeline::Pipeline;
-use crate::video::sample::SamplingConfig;
+use crate::records::answer::RunInfo;
+use crate::video::clips::ClipSampling;
 use clap::Args;
 use std::path::PathBuf;
 
-/// Sampling settings: any flag given explicitly overrides the model's own values.
+/// Clip sampling (which frames the model sees): any flag given explicitly overrides the model's
+/// own values. Tokens per clip is the model's own and not among them (see `inspect`).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Clip sampling")]
-pub struct SamplingArgs {
+pub struct ClipSamplingArgs {
     /// Seconds of video per clip [default: the model's, 2].
     #[arg(long, value_name = "SECONDS")]
     pub clip_duration: Option<f64>,
     /// Frames sampled per clip [default: 4].
     #[arg(long, value_name = "N")]
     pub frames_per_clip: Option<usize>,
-    /// Video tokens per clip (the connector's num_output_tokens) [default: the model's].
-    #[arg(long, value_name = "N")]
-    pub tokens_per_clip: Option<usize>,
     /// Context length the clip budget is sized against [default: the model's, 16384].
     #[arg(long, value_name = "TOKENS")]
     pub model_max_length: Option<usize>,
@@ -33,18 +33,15 @@ pub struct SamplingArgs {
     pub clip_sampling_ratio: Option<f64>,
 }
 
-impl SamplingArgs {
+impl ClipSamplingArgs {
     /// `base` (the model's sampling) with the flags given applied.
-    pub fn resolve(&self, base: SamplingConfig) -> Result<SamplingConfig> {
+    pub fn resolve(&self, base: ClipSampling) -> Result<ClipSampling> {
         let mut cfg = base;
         if let Some(v) = self.clip_duration {
             cfg.clip_duration = v;
         }
         if let Some(v) = self.frames_per_clip {
             cfg.frames_per_clip = v;
-        }
-        if let Some(v) = self.tokens_per_clip {
-            cfg.num_output_tokens = v;
         }
         if let Some(v) = self.model_max_length {
             cfg.model_max_length = v;
@@ -79,17 +76,36 @@ pub struct ModelArgs {
     pub dtype: DTypeChoice,
 }
 
-/// An opened checkpoint and how to name it in records.
-pub struct OpenedModel {
+/// What `ask` and `caption` hold before the first video: the model opened (its weights load
+/// on first use), how records name it, and the clip sampling and generation settings
+/// resolved against it.
+pub struct Answering {
     pub pipeline: Pipeline,
-    /// The repo id, or the directory given.
-    pub name: String,
-    pub device: String,
+    pub run: RunInfo,
+    pub clips: ClipSampling,
+    pub options: GenerateOptions,
+}
+
+impl Answering {
+    pub fn open(
+        model: &ModelArgs,
+        generation: &GenerationArgs,
+        clips: &ClipSamplingArgs,
+        bars: &mut Bars,
+    ) -> Result<Self> {
+        let (pipeline, run) = model.open(bars)?;
+        Ok(Self {
+            clips: clips.resolve(pipeline.checkpoint().clip_sampling())?,
+            options: generation.options(&pipeline)?,
+            pipeline,
+            run,
+        })
+    }
 }
 
 impl ModelArgs {
     /// Finds the checkpoint (downloading what is missing) and reads its configs and tokenizer.
-    pub fn open(&self, bars: &mut Bars) -> Result<OpenedModel> {
+    fn open(&self, bars: &mut Bars) -> Result<(Pipeline, RunInfo)> {
         let (dir, name) = match &self.model_dir {
             Some(dir) => (dir.clone(), dir.display().to_string()),
             None => {
@@ -99,11 +115,13 @@ impl ModelArgs {
         };
         let device = select_device(self.device)?;
         let dtype = select_dtype(self.dtype, &device);
-        Ok(OpenedModel {
+        let run = RunInfo {
+            model: name,
             device: device_name(&device),
-            pipeline: Pipeline::open(&dir, device, dtype)?,
-            name,
-        })
+            dtype: dtype.as_str().to_string(),
+        };
+        let pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?;
+        Ok((pipeline, run))
     }
 }
 
@@ -138,8 +156,8 @@ pub struct GenerationArgs {
 impl GenerationArgs {
     /// The settings for `pipeline`'s model: flags first, then its generation config.
     pub fn options(&self, pipeline: &Pipeline) -> Result<GenerateOptions> {
-        let checkpoint = pipeline.generation_config();
-        let sampling = SamplingParams {
+        let checkpoint = &pipeline.checkpoint().generation;
+        let sampling = TokenSampling {
             temperature: self.temperature,
             top_p: self.top_p,
             top_k: self.top_k.unwrap_or(checkpoint.top_k),

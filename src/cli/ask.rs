@@ -1,11 +1,11 @@
 //! `apollo ask VIDEO QUESTION`: the answer streams to stdout, or one JSON record with --json.
 
-use super::args::{GenerationArgs, ModelArgs, SamplingArgs};
+use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::printer::Printer;
 use super::progress::Bars;
-use super::record::{answer_record, RunInfo, VideoSummary};
-use crate::error::{Error, Result};
+use crate::error::{Error, ExitStatus, Result};
+use crate::records::answer::{AnswerRecord, VideoSummary};
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -24,61 +24,41 @@ pub struct AskArgs {
     #[command(flatten)]
     pub generation: GenerationArgs,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
+    pub sampling: ClipSamplingArgs,
 }
 
-pub fn run(args: &AskArgs, quiet: bool) -> Result<()> {
+pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     if args.generation.logprobs.is_some() && !args.json {
         return Err(Error::usage("--logprobs needs --json"));
     }
     let mut bars = Bars::new(quiet);
-    let mut opened = args.model.open(&mut bars)?;
-    let pipeline = &mut opened.pipeline;
-    let cfg = args.sampling.resolve(pipeline.sampling_defaults())?;
-    let options = args.generation.options(pipeline)?;
-    let prepared = pipeline.prepare(&args.video, &args.question, &cfg)?;
+    let Answering {
+        mut pipeline,
+        run,
+        clips,
+        options,
+    } = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let prepared = pipeline.prepare(&args.video, &args.question, &clips)?;
     let summary = VideoSummary::of(&prepared);
-    let mut stdout = std::io::stdout().lock();
-    let stream = !args.json;
-    // The reader went away (`apollo ask ... | head -c 100`): stop generating, quietly.
-    let mut closed = false;
+    // A closed stdout stops generating at once (`apollo ask ... | head -c 100`).
     let answer = pipeline.answer(prepared, &options, &mut bars, |text| {
-        if stream {
-            if let Err(e) = write!(stdout, "{text}").and_then(|()| stdout.flush()) {
-                closed = e.kind() == std::io::ErrorKind::BrokenPipe;
-                return Err(write_error(e));
-            }
+        if args.json {
+            Ok(())
+        } else {
+            out.text(text)
         }
-        Ok(())
-    });
-    if closed {
-        return Ok(());
-    }
-    let answer = answer?;
-    let out = if args.json {
-        let run = RunInfo {
-            model: &opened.name,
-            device: &opened.device,
-            dtype: opened.pipeline.dtype().as_str().to_string(),
-        };
-        let record = answer_record(
+    })?;
+    if args.json {
+        out.record(&AnswerRecord::new(
             &args.video,
             &args.question,
             &run,
-            &summary,
-            &answer,
+            summary,
+            answer,
             &options,
-        );
-        writeln!(stdout, "{record}")
+        ))?;
     } else {
-        writeln!(stdout)
-    };
-    match out {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(write_error),
+        out.line("")?;
     }
-}
-
-pub fn write_error(e: std::io::Error) -> Error {
-    Error::runtime(None, format!("cannot write to stdout: {e}"))
+    Ok(ExitStatus::Success)
 }

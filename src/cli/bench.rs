@@ -1,10 +1,11 @@
 //! `apollo bench`: speed and memory at a published model size with random weights, as one
 //! JSON object on stdout (see README, Speed).
 
+use super::printer::Printer;
 use crate::bench::{run as run_bench, BenchConfig};
-use crate::error::{Error, Result};
-use crate::model::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
-use crate::model::synthetic::{Layers, Preset};
+use crate::checkpoint::synthetic::{Layers, Preset};
+use crate::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
+use crate::error::{Error, ExitStatus, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -53,7 +54,7 @@ pub struct BenchArgs {
     pub dtype: DTypeChoice,
 }
 
-pub fn run(args: &BenchArgs, quiet: bool) -> Result<()> {
+pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     let (width, height) = args
         .video_size
         .split_once('x')
@@ -92,6 +93,6 @@ pub fn run(args: &BenchArgs, quiet: bool) -> Result<()> {
             eprintln!("apollo bench: {step}");
         }
     })?;
-    println!("{report}");
-    Ok(())
+    out.record(&report)?;
+    Ok(ExitStatus::Success)
 }

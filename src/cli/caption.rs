@@ -2,16 +2,17 @@
 //! record per video on stdout, in input order, flushed as each finishes; a video that fails
 //! gets an `{video, error}` record and the batch goes on.
 
-use super::args::{GenerationArgs, ModelArgs, SamplingArgs};
-use super::ask::write_error;
+use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::printer::{report, Printer};
 use super::progress::Bars;
-use super::record::{answer_record, error_record, RunInfo, VideoSummary};
 use crate::atomic_file::write_atomically;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, ExitStatus, Kind, Result};
+use crate::records::answer::{AnswerError, AnswerRecord, VideoSummary};
+use crate::records::to_json;
 use clap::Args;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_QUESTION: &str = "Describe this video in detail";
@@ -38,38 +39,33 @@ pub struct CaptionArgs {
     #[command(flatten)]
     pub generation: GenerationArgs,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
+    pub sampling: ClipSamplingArgs,
 }
 
-pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
+pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     let videos = inputs(args)?;
     let outputs = match &args.output_dir {
         Some(dir) => Some(output_files(dir, &videos)?),
         None => None,
     };
     let mut bars = Bars::new(quiet);
-    let mut opened = args.model.open(&mut bars)?;
-    let cfg = args.sampling.resolve(opened.pipeline.sampling_defaults())?;
-    let options = args.generation.options(&opened.pipeline)?;
-    let run = RunInfo {
-        model: &opened.name,
-        device: &opened.device,
-        dtype: opened.pipeline.dtype().as_str().to_string(),
-    };
-    let pipeline = &mut opened.pipeline;
-    let mut first_error: Option<Error> = None;
+    let Answering {
+        mut pipeline,
+        run,
+        clips,
+        options,
+    } = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let mut status = ExitStatus::Success;
     for (n, video) in videos.iter().enumerate() {
         let output = outputs.as_ref().map(|o| o[n].as_path());
         if let Some(done) = output
             .filter(|_| args.skip_existing)
             .and_then(finished_record)
         {
-            if !written(emit(&done))? {
-                return Ok(());
-            }
+            out.record(&done)?;
             continue;
         }
-        let result = match pipeline.prepare(video, &args.question, &cfg) {
+        let result = match pipeline.prepare(video, &args.question, &clips) {
             Err(e) => Err(e),
             Ok(prepared) => {
                 // A model that cannot load fails every video: stop the batch.
@@ -78,31 +74,29 @@ pub fn run(args: &CaptionArgs, quiet: bool) -> Result<()> {
                 pipeline
                     .answer(prepared, &options, &mut bars, |_| Ok(()))
                     .map(|answer| {
-                        answer_record(video, &args.question, &run, &summary, &answer, &options)
+                        let q = &args.question;
+                        AnswerRecord::new(video, q, &run, summary, answer, &options)
                     })
             }
         };
         match result {
             Ok(record) => {
                 if let Some(file) = output {
-                    write_atomically(file, format!("{record}\n").as_bytes())?;
+                    write_atomically(file, format!("{}\n", to_json(&record)?).as_bytes())?;
                 }
-                if !written(emit(&record))? {
-                    return Ok(());
-                }
+                out.record(&record)?;
             }
             Err(e) => {
-                eprintln!("apollo: {e}");
-                let more = written(emit(&error_record(video, &e)))?;
-                first_error.get_or_insert(e);
-                if !more {
-                    break;
-                }
+                report(&e);
+                status = status.with_failure(e.status());
+                out.record(&AnswerError {
+                    video: video.clone(),
+                    error: e.to_string(),
+                })?;
             }
         }
     }
-    // Each failure was reported as it happened; the exit code is the first one's.
-    first_error.map_or(Ok(()), |e| Err(e.reported()))
+    Ok(status)
 }
 
 /// The videos named on the command line, then those of --from.
@@ -170,20 +164,4 @@ fn finished_record(file: &Path) -> Option<Value> {
     let record: Value = serde_json::from_str(&text).ok()?;
     record.get("answer")?;
     Some(record)
-}
-
-/// One record as one line on stdout, flushed so that `| jq` sees it now.
-fn emit(record: &Value) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{record}").and_then(|()| out.flush())
-}
-
-/// Whether the batch goes on after writing a record: a closed stdout (`| head -3`) ends it
-/// quietly, any other write failure is an error.
-fn written(result: std::io::Result<()>) -> Result<bool> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(write_error(e)),
-    }
 }

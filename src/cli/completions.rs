@@ -1,10 +1,10 @@
 //! `apollo completions <shell>`: the completion script for bash, zsh, fish, ...
 
+use super::printer::Printer;
 use super::Cli;
-use crate::error::{Error, Result};
+use crate::error::{ExitStatus, Result};
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
-use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -19,8 +19,7 @@ pub fn script(shell: Shell) -> Vec<u8> {
     out
 }
 
-pub fn run(args: &CompletionsArgs) -> Result<()> {
-    std::io::stdout()
-        .write_all(&script(args.shell))
-        .map_err(|e| Error::runtime(None, format!("cannot write to stdout: {e}")))
+pub fn run(args: &CompletionsArgs, out: &mut Printer) -> Result<ExitStatus> {
+    out.write(&script(args.shell))?;
+    Ok(ExitStatus::Success)
 }

@@ -1,9 +1,10 @@
 //! `apollo download [MODEL]`: fetch a checkpoint into the Hugging Face cache ahead of time and
 //! print the folder it is in.
 
+use super::printer::Printer;
 use super::progress::Bars;
-use crate::error::Result;
-use crate::model::hub::{self, HubSettings, DEFAULT_MODEL};
+use crate::checkpoint::hub::{self, HubSettings, DEFAULT_MODEL};
+use crate::error::{ExitStatus, Result};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -16,7 +17,7 @@ pub struct DownloadArgs {
     pub revision: String,
 }
 
-pub fn run(args: &DownloadArgs, quiet: bool) -> Result<()> {
+pub fn run(args: &DownloadArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     let mut bars = Bars::new(quiet);
     let dir = hub::fetch(
         &args.model,
@@ -24,6 +25,6 @@ pub fn run(args: &DownloadArgs, quiet: bool) -> Result<()> {
         &HubSettings::from_env(),
         &mut bars,
     )?;
-    println!("{}", dir.display());
-    Ok(())
+    out.line(dir.display())?;
+    Ok(ExitStatus::Success)
 }

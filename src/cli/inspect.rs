@@ -1,20 +1,21 @@
 //! `apollo inspect VIDEO...`: metadata, the sampling plan and the video prompt of each video,
 //! as text or as JSON Lines; optionally the sampled frames as PNG files and a contact sheet.
 
-use super::args::SamplingArgs;
-use crate::error::{Error, Kind, Result};
-use crate::model::config::read_json;
-use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
+use super::args::ClipSamplingArgs;
+use super::printer::{report, Printer};
+use crate::checkpoint;
+use crate::error::{Error, ExitStatus, Result};
+use crate::model::input::{positions, video_rows};
+use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::{video_prompt, video_prompt_with};
+use crate::records::inspect::{InspectError, InspectRecord, PromptTokens};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
 use crate::render::png_file::write_png;
+use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::extract::for_each_clip;
 use crate::video::frame::RgbFrame;
-use crate::video::sample::{plan, SamplingConfig, SamplingPlan};
 use clap::Args;
-use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,85 +38,83 @@ pub struct InspectArgs {
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub sampling: SamplingArgs,
+    pub sampling: ClipSamplingArgs,
+    /// Video tokens per clip (the connector's num_output_tokens), to plan for another model
+    /// [default: the model's, 128].
+    #[arg(long, value_name = "N", help_heading = "Clip sampling")]
+    pub tokens_per_clip: Option<usize>,
 }
 
-pub fn run(args: &InspectArgs) -> Result<()> {
-    let mut base = SamplingConfig::default();
-    if let Some(dir) = &args.model_dir {
-        apply_checkpoint(&mut base, dir)?;
-    }
-    let cfg = args.sampling.resolve(base)?;
+pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
+    let (base, layout) = match &args.model_dir {
+        Some(dir) => {
+            let (clips, layout) = checkpoint::clip_sampling(dir)?;
+            (clips, Some(layout))
+        }
+        None => (ClipSampling::default(), None),
+    };
+    let cfg = args.sampling.resolve(ClipSampling {
+        tokens_per_clip: args.tokens_per_clip.unwrap_or(base.tokens_per_clip),
+        ..base
+    })?;
     if args.contact_sheet.is_some() && args.videos.len() > 1 {
         return Err(Error::usage("--contact-sheet takes one video"));
     }
     // With a checkpoint, its tokenizer counts the prompt's text tokens exactly.
-    let tokenizer = match &args.model_dir {
-        Some(dir) => Some(PromptTokenizer::from_file(&dir.join("llm/tokenizer.json"))?),
+    let tokenizer = match &layout {
+        Some(layout) => Some(PromptTokenizer::from_file(&layout.tokenizer())?),
         None => None,
     };
-    let mut first_error: Option<Error> = None;
-    let stdout = std::io::stdout();
+    let mut status = ExitStatus::Success;
     for path in &args.videos {
-        let result = inspect_one(path, &cfg, args, tokenizer.as_ref());
-        let mut out = stdout.lock();
-        let written = match &result {
-            Ok(report) if args.json => writeln!(out, "{}", report.to_json(&cfg)),
-            Ok(report) => write!(out, "{}", report.to_text(&cfg)),
-            Err(e) if args.json => {
-                writeln!(out, "{}", json!({"path": path, "error": e.to_string()}))
+        match inspect_one(path, &cfg, args, tokenizer.as_ref()) {
+            Ok(report) if args.json => out.record(&report.record(&cfg))?,
+            Ok(report) => out.text(&report.to_text(&cfg))?,
+            Err(e) => {
+                if args.json {
+                    let error = e.to_string();
+                    out.record(&InspectError {
+                        path: path.clone(),
+                        error,
+                    })?;
+                } else {
+                    report(&e);
+                }
+                status = status.with_failure(e.status());
             }
-            Err(_) => Ok(()),
-        };
-        match written {
-            // The reader went away (`apollo inspect ... | head`): stop quietly.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(Error::runtime(None, format!("cannot write to stdout: {e}"))),
-            Ok(()) => {}
-        }
-        if let Err(e) = result {
-            if !args.json {
-                eprintln!("apollo: {e}");
-            }
-            first_error.get_or_insert(e);
         }
     }
-    // Each failure was reported as it happened; the exit code is the first one's.
-    first_error.map_or(Ok(()), |e| Err(e.reported()))
+    Ok(status)
 }
 
 /// What `inspect` learns of one video.
 struct Report {
     info: VideoInfo,
-    plan: SamplingPlan,
+    plan: ClipPlan,
     /// Text tokens of the video prompt, when a tokenizer was given.
     text_tokens: Option<usize>,
 }
 
 fn inspect_one(
     path: &Path,
-    cfg: &SamplingConfig,
+    cfg: &ClipSampling,
     args: &InspectArgs,
     tokenizer: Option<&PromptTokenizer>,
 ) -> Result<Report> {
     let mut video = Video::open(path)?;
     let info = video.info().clone();
-    let plan =
-        plan(info.total_frames, info.fps, cfg).map_err(|e| Error::input(path, e.to_string()))?;
+    let plan = plan_clips(info.total_frames, info.fps, cfg)
+        .map_err(|e| Error::input(path, e.to_string()))?;
     let text_tokens = match tokenizer {
         Some(t) => {
             let prompt = video_prompt(
                 &plan,
                 info.duration_s,
                 cfg.clip_duration,
-                cfg.num_output_tokens,
+                cfg.tokens_per_clip,
             );
-            Some(
-                t.tokenize(&prompt)?
-                    .iter()
-                    .filter(|&&id| id != VIDEO_SLOT)
-                    .count(),
-            )
+            let chunks = t.tokenize(&prompt)?;
+            Some(positions(&chunks) - video_rows(&chunks))
         }
         None => None,
     };
@@ -129,7 +128,7 @@ fn inspect_one(
     })
 }
 
-fn write_pictures(video: &mut Video, plan: &SamplingPlan, args: &InspectArgs) -> Result<()> {
+fn write_pictures(video: &mut Video, plan: &ClipPlan, args: &InspectArgs) -> Result<()> {
     if let Some(dir) = &args.frames {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
@@ -175,42 +174,34 @@ fn write_pictures(video: &mut Video, plan: &SamplingPlan, args: &InspectArgs) ->
 }
 
 impl Report {
-    fn video_tokens(&self, cfg: &SamplingConfig) -> usize {
-        self.plan.clips.len() * cfg.num_output_tokens
+    fn video_tokens(&self, cfg: &ClipSampling) -> usize {
+        self.plan.clips.len() * cfg.tokens_per_clip
     }
 
-    fn to_json(&self, cfg: &SamplingConfig) -> serde_json::Value {
+    fn record(&self, cfg: &ClipSampling) -> InspectRecord {
         let i = &self.info;
         let video_tokens = self.video_tokens(cfg);
-        let mut record = json!({
-            "path": i.path,
-            "width": i.width,
-            "height": i.height,
-            "fps": i.fps,
-            "total_frames": i.total_frames,
-            "duration_s": i.duration_s,
-            "rotation": i.rotation,
-            "codec": i.codec,
-            "effective_ratio": self.plan.effective_ratio,
-            "clips": self.plan.clips,
-            "frames_to_decode": self.plan.frames_to_decode().len(),
-            "video_tokens": video_tokens,
-        });
-        if let Some(text) = self.text_tokens {
-            record["prompt_tokens"] =
-                json!({"text": text, "video": video_tokens, "total": text + video_tokens});
+        InspectRecord {
+            video: i.clone(),
+            effective_ratio: self.plan.effective_ratio,
+            clips: self.plan.clips.clone(),
+            frames_to_decode: self.plan.frames_to_decode().len(),
+            video_tokens,
+            prompt_tokens: self.text_tokens.map(|text| PromptTokens {
+                text,
+                video: video_tokens,
+                total: text + video_tokens,
+            }),
+            video_prompt: video_prompt(
+                &self.plan,
+                i.duration_s,
+                cfg.clip_duration,
+                cfg.tokens_per_clip,
+            ),
         }
-        record["video_prompt"] = video_prompt(
-            &self.plan,
-            i.duration_s,
-            cfg.clip_duration,
-            cfg.num_output_tokens,
-        )
-        .into();
-        record
     }
 
-    fn to_text(&self, cfg: &SamplingConfig) -> String {
+    fn to_text(&self, cfg: &ClipSampling) -> String {
         let i = &self.info;
         let rotation = if i.rotation == 0 {
             String::new()
@@ -244,12 +235,12 @@ impl Report {
                 frames.join(" ")
             );
         }
-        let tokens = format!("<{} video tokens>", cfg.num_output_tokens);
+        let tokens = format!("<{} video tokens>", cfg.tokens_per_clip);
         let video_tokens = format!(
             "{} video tokens ({} clips x {})",
             self.video_tokens(cfg),
             self.plan.clips.len(),
-            cfg.num_output_tokens
+            cfg.tokens_per_clip
         );
         s += &match self.text_tokens {
             Some(t) => format!(
@@ -272,26 +263,4 @@ impl Report {
 fn trim_float(x: f64) -> String {
     let s = format!("{x:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Reads the sampling-relevant values of a checkpoint; only the files they are in need exist,
-/// so a partial download can be planned for.
-fn apply_checkpoint(cfg: &mut SamplingConfig, dir: &Path) -> Result<()> {
-    let connector_path = dir.join("mm_connector/config.json");
-    let connector: Value = read_json(&connector_path)?;
-    cfg.num_output_tokens = connector["num_output_tokens"]
-        .as_u64()
-        .ok_or_else(|| Error::new(Kind::Model, Some(&connector_path), "no num_output_tokens"))?
-        as usize;
-    let top: Value = read_json(&dir.join("config.json"))?;
-    if let Some(d) = top["clip_duration"].as_f64() {
-        cfg.clip_duration = d;
-    }
-    let max_len = top["llm_cfg"]["model_max_length"]
-        .as_u64()
-        .or(top["model_max_length"].as_u64());
-    if let Some(m) = max_len {
-        cfg.model_max_length = m as usize;
-    }
-    Ok(())
 }

@@ -1,4 +1,6 @@
-//! The command line: argument definitions and one module per subcommand.
+//! The command line: argument definitions, one module per subcommand, and the printer all of
+//! them write through. Each command returns its [`ExitStatus`] (a batch that went on after a
+//! failure ends with the first failure's) or the error that stopped it.
 pub mod args;
 pub mod ask;
 pub mod bench;
@@ -6,11 +8,13 @@ pub mod caption;
 pub mod completions;
 pub mod download;
 pub mod inspect;
+pub mod man;
+pub mod printer;
 pub mod progress;
-pub mod record;
 
-use crate::error::Result;
+use crate::error::{ExitStatus, Result};
 use clap::{Parser, Subcommand};
+use printer::Printer;
 
 /// Answer questions about video files with the Apollo video language models.
 #[derive(Debug, Parser)]
@@ -40,16 +44,20 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Print the manual page of apollo or of one of its commands (roff).
+    Man(man::ManArgs),
 }
 
-/// Runs the parsed command; the exit code comes from the returned error, if any.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitStatus> {
+    let out = &mut Printer::stdout();
     match cli.command {
-        Command::Ask(args) => ask::run(&args, cli.quiet),
-        Command::Caption(args) => caption::run(&args, cli.quiet),
-        Command::Download(args) => download::run(&args, cli.quiet),
-        Command::Bench(args) => bench::run(&args, cli.quiet),
-        Command::Inspect(args) => inspect::run(&args),
-        Command::Completions(args) => completions::run(&args),
+        Command::Ask(args) => ask::run(&args, cli.quiet, out),
+        Command::Caption(args) => caption::run(&args, cli.quiet, out),
+        Command::Download(args) => download::run(&args, cli.quiet, out),
+        Command::Bench(args) => bench::run(&args, cli.quiet, out),
+        Command::Inspect(args) => inspect::run(&args, out),
+        Command::Completions(args) => completions::run(&args, out),
+        Command::Man(args) => man::run(&args, out),
     }
 }

@@ -2,7 +2,7 @@
 //! a terminal and --quiet is not given, and cleared when each stage ends, so that nothing of
 //! them is left in a terminal's scrollback or reaches a pipe.
 
-use crate::model::hub::DownloadObserver;
+use crate::checkpoint::hub::DownloadObserver;
 use crate::pipeline::{Observer, Stage};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -1,8 +1,8 @@
 //! The decoding loop: prefill the prompt's embeddings, then one token at a time through the
 //! KV cache until an eos id, the stop string, the token limit or the end of the context.
 
-use super::logits::{LogitsProcessor, SamplingParams};
 use super::logprobs::{token_logprob, TokenLogprob};
+use super::sampler::{TokenSampler, TokenSampling};
 use super::stream::TextStream;
 use crate::error::Result;
 use crate::model::ApolloModel;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOptions {
-    pub sampling: SamplingParams,
+    pub sampling: TokenSampling,
     pub seed: u64,
     pub max_new_tokens: usize,
     /// Alternatives per token to report; `None` reports no logprobs.
@@ -57,8 +57,8 @@ pub fn generate(
     options: &GenerateOptions,
     mut on_text: impl FnMut(&str) -> Result<()>,
 ) -> Result<Generation> {
-    let prompt_len = embeds.dim(0).map_err(crate::model::runtime)?;
-    let mut processor = LogitsProcessor::new(options.sampling, options.seed);
+    let prompt_len = embeds.dim(0)?;
+    let mut sampler = TokenSampler::new(options.sampling, options.seed);
     let mut stream = TextStream::new(|ids: &[u32]| tokenizer.decode(ids), STOP_STRING);
     let mut ids = Vec::new();
     // The answer is exactly what was streamed.
@@ -70,10 +70,10 @@ pub fn generate(
     let mut logprobs = options.logprobs.map(|_| Vec::new());
     let start = Instant::now();
     let mut logits = model.forward(embeds, 0)?;
-    let mut scores: Vec<f32> = logits.to_vec1().map_err(crate::model::runtime)?;
+    let mut scores: Vec<f32> = logits.to_vec1()?;
     let prefill = start.elapsed();
     let finish = loop {
-        let next = processor.next_token(&scores, &ids);
+        let next = sampler.next_token(&scores, &ids);
         if let (Some(entries), Some(k)) = (logprobs.as_mut(), options.logprobs) {
             entries.push(token_logprob(&scores, next, k, tokenizer));
         }
@@ -95,7 +95,7 @@ pub fn generate(
         }
         let row = model.embed_tokens(&[next])?;
         logits = model.forward(&row, prompt_len + ids.len() - 1)?;
-        scores = logits.to_vec1().map_err(crate::model::runtime)?;
+        scores = logits.to_vec1()?;
     };
     let rest = stream.finish()?;
     if !rest.is_empty() {

@@ -114,11 +114,7 @@ mod tests {
     }
 
     fn ids(tok: &PromptTokenizer, text: &str) -> Vec<u32> {
-        tok.tokenize(text)
-            .unwrap()
-            .iter()
-            .map(|&i| i as u32)
-            .collect()
+        tok.encode(text).unwrap()
     }
 
     /// Streams `ids` one at a time; returns the pieces and whether the stop string ended it.

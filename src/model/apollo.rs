@@ -1,19 +1,17 @@
 //! The whole Apollo model: both vision encoders, the token grid, the connector and the llm,
-//! loaded from a checkpoint directory in the published layout.
+//! loaded from a checkpoint in the published layout.
 
-use super::config::{ApolloConfig, TowerKind};
 use super::connector::Connector;
 use super::grid;
+use super::input::{PromptChunk, TokenId};
 use super::internvideo2::InternVideo2;
-use super::loader::Checkpoint;
 use super::qwen2::Qwen2;
-use super::runtime;
 use super::siglip::Siglip;
+use crate::checkpoint::config::{ApolloConfig, TowerKind};
+use crate::checkpoint::safetensors::WeightFiles;
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::prompt::tokens::VIDEO_SLOT;
-use crate::video::preprocess::ClipTensor;
 use candle_core::{DType, Device, Tensor};
-use std::path::Path;
 
 pub struct ApolloModel {
     config: ApolloConfig,
@@ -26,31 +24,25 @@ pub struct ApolloModel {
 }
 
 impl ApolloModel {
-    /// Reads the configs in `dir` and loads the weights the forward pass uses onto `device`
-    /// in `dtype`.
-    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        let config = ApolloConfig::load(dir)?;
+    /// Loads the weights the forward pass uses onto `device` in `dtype`.
+    pub fn load(checkpoint: &Checkpoint, device: &Device, dtype: DType) -> Result<Self> {
+        let (config, layout) = (&checkpoint.config, &checkpoint.layout);
         let vision = &config.vision;
+        let open = |dir| WeightFiles::open(dir, device, dtype);
         let siglip = Siglip::load(
             &vision.siglip,
             config.siglip_layers()?,
-            &Checkpoint::open(&vision.siglip.dir, device, dtype)?,
+            &open(&vision.siglip.dir)?,
         )?;
         let internvideo2 = InternVideo2::load(
             &vision.internvideo2,
             config.internvideo2_blocks(),
-            &Checkpoint::open(&vision.internvideo2.dir, device, dtype)?,
+            &open(&vision.internvideo2.dir)?,
         )?;
-        let connector = Connector::load(
-            &config.connector,
-            &Checkpoint::open(&config.connector_dir, device, dtype)?.weights(""),
-        )?;
-        let llm = Qwen2::load(
-            &config.llm,
-            &Checkpoint::open(&config.llm_dir, device, dtype)?.weights(""),
-        )?;
+        let connector = Connector::load(&config.connector, &open(&layout.connector)?.weights(""))?;
+        let llm = Qwen2::load(&config.llm, &open(&layout.llm)?.weights(""))?;
         Ok(Self {
-            config,
+            config: config.clone(),
             siglip,
             internvideo2,
             connector,
@@ -80,12 +72,12 @@ impl ApolloModel {
     /// SigLIP features (clips, T, g, g, hidden) of pixels (clips, frames, 3, size, size).
     pub fn siglip_features(&self, pixels: &Tensor) -> Result<Tensor> {
         let out_t = self.config.vision.token_output_shape[0];
-        self.siglip.forward_clips(pixels, out_t).map_err(runtime)
+        Ok(self.siglip.forward_clips(pixels, out_t)?)
     }
 
     /// InternVideo2 features (clips, T, g, g, d_model) of pixels (clips, 3, frames, size, size).
     pub fn internvideo2_features(&self, pixels: &Tensor) -> Result<Tensor> {
-        self.internvideo2.forward_clips(pixels).map_err(runtime)
+        Ok(self.internvideo2.forward_clips(pixels)?)
     }
 
     /// Both encoders' features on the common grid, in `vision_towers` order, flattened:
@@ -101,103 +93,55 @@ impl ApolloModel {
                 TowerKind::InternVideo2 => internvideo2.clone(),
             })
             .collect();
-        grid::token_grid(&ordered, self.config.vision.token_output_shape).map_err(runtime)
+        Ok(grid::token_grid(
+            &ordered,
+            self.config.vision.token_output_shape,
+        )?)
     }
 
     /// The connector: token grids (clips, tokens, channels) to (clips, tokens_per_clip, hidden).
     pub fn connect(&self, grid: &Tensor) -> Result<Tensor> {
-        self.connector.forward(grid).map_err(runtime)
+        Ok(self.connector.forward(grid)?)
     }
 
-    /// Encoders, grid and connector for one batch of clips: (clips, tokens_per_clip, hidden).
+    /// Encoders, grid and connector for one batch of clips, as video rows in clip order:
+    /// (clips * tokens_per_clip, hidden).
     pub fn encode_batch(&self, siglip: &Tensor, internvideo2: &Tensor) -> Result<Tensor> {
         let grid = self.token_grid(
             &self.siglip_features(siglip)?,
             &self.internvideo2_features(internvideo2)?,
         )?;
-        self.connect(&grid)
+        Ok(self.connect(&grid)?.flatten_to(1)?)
     }
 
-    /// Every clip's video rows, in order: (clips * tokens_per_clip, hidden). Clips go through
-    /// the encoders `encode_batch_size` at a time.
-    pub fn encode_clips(
-        &self,
-        siglip: &[ClipTensor],
-        internvideo2: &[ClipTensor],
-    ) -> Result<Tensor> {
-        if siglip.len() != internvideo2.len() || siglip.is_empty() {
+    /// The llm's input embeddings (positions, hidden) of a prompt whose video chunks take the
+    /// rows of `video_rows` (rows, hidden) in order.
+    pub fn embed_prompt(&self, chunks: &[PromptChunk], video_rows: &Tensor) -> Result<Tensor> {
+        let wanted = super::input::video_rows(chunks);
+        let rows = video_rows.dim(0)?;
+        if wanted != rows {
             return Err(Error::runtime(
                 None,
-                format!(
-                    "encode_clips needs the same non-zero number of clips per encoder, got {} and {}",
-                    siglip.len(),
-                    internvideo2.len()
-                ),
-            ));
-        }
-        let batch = self.config.encode_batch_size;
-        let mut rows = Vec::new();
-        for (s, i) in siglip.chunks(batch).zip(internvideo2.chunks(batch)) {
-            let out = self.encode_batch(&self.stack_clips(s)?, &self.stack_clips(i)?)?;
-            rows.push(out.flatten_to(1).map_err(runtime)?);
-        }
-        Tensor::cat(&rows, 0).map_err(runtime)
-    }
-
-    /// Clips of one encoder as a (clips, ...) tensor on the device, in the model's dtype.
-    pub fn stack_clips(&self, clips: &[ClipTensor]) -> Result<Tensor> {
-        let shape = clips[0].shape;
-        if let Some(other) = clips.iter().find(|c| c.shape != shape) {
-            return Err(Error::runtime(
-                None,
-                format!(
-                    "clips of different shapes: {:?} and {:?}",
-                    shape, other.shape
-                ),
-            ));
-        }
-        let data: Vec<f32> = clips.iter().flat_map(|c| c.data.iter().copied()).collect();
-        let dims = [clips.len(), shape[0], shape[1], shape[2], shape[3]];
-        Tensor::from_vec(data, &dims, &self.device)
-            .and_then(|t| t.to_dtype(self.dtype))
-            .map_err(runtime)
-    }
-
-    /// The llm's input embeddings (ids.len(), hidden) for prompt ids in which every
-    /// `VIDEO_SLOT` takes the next row of `video_rows` (rows, hidden), in order.
-    pub fn embed_prompt(&self, ids: &[i64], video_rows: &Tensor) -> Result<Tensor> {
-        let slots = ids.iter().filter(|&&id| id == VIDEO_SLOT).count();
-        let rows = video_rows.dim(0).map_err(runtime)?;
-        if slots != rows {
-            return Err(Error::runtime(
-                None,
-                format!("the prompt has {slots} video slots for {rows} video rows"),
+                format!("the prompt has {wanted} video slots for {rows} video rows"),
             ));
         }
         let mut parts = Vec::new();
         let mut next_row = 0;
-        for run in ids.chunk_by(|a, b| (*a == VIDEO_SLOT) == (*b == VIDEO_SLOT)) {
-            if run[0] == VIDEO_SLOT {
-                let rows = video_rows.narrow(0, next_row, run.len());
-                parts.push(rows.and_then(|r| r.to_dtype(self.dtype)).map_err(runtime)?);
-                next_row += run.len();
-                continue;
+        for chunk in chunks.iter().filter(|c| !c.is_empty()) {
+            match chunk {
+                PromptChunk::Text(ids) => parts.push(self.embed_tokens(ids)?),
+                PromptChunk::Video(n) => {
+                    let rows = video_rows.narrow(0, next_row, *n)?;
+                    parts.push(rows.to_dtype(self.dtype)?);
+                    next_row += n;
+                }
             }
-            let text = run
-                .iter()
-                .map(|&id| {
-                    u32::try_from(id).map_err(|_| {
-                        Error::runtime(None, format!("token id {id} is not a vocabulary id"))
-                    })
-                })
-                .collect::<Result<Vec<u32>>>()?;
-            parts.push(self.embed_tokens(&text)?);
         }
-        Tensor::cat(&parts, 0).map_err(runtime)
+        Ok(Tensor::cat(&parts, 0)?)
     }
 
     /// Token embeddings (ids.len(), hidden), e.g. of each generated token.
-    pub fn embed_tokens(&self, ids: &[u32]) -> Result<Tensor> {
+    pub fn embed_tokens(&self, ids: &[TokenId]) -> Result<Tensor> {
         let vocab = self.llm.vocab_size();
         if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
             return Err(Error::runtime(
@@ -205,7 +149,7 @@ impl ApolloModel {
                 format!("token id {id} is outside the vocabulary of {vocab}"),
             ));
         }
-        self.llm.embed(ids).map_err(runtime)
+        Ok(self.llm.embed(ids)?)
     }
 
     /// Runs `embeds` (seq, hidden) at positions offset..offset+seq and returns the logits
@@ -213,17 +157,15 @@ impl ApolloModel {
     /// cleared); otherwise it must equal the positions already cached.
     pub fn forward(&mut self, embeds: &Tensor, offset: usize) -> Result<Tensor> {
         let hidden = self.run_llm(embeds, offset)?;
-        let last = hidden.dim(0).map_err(runtime)? - 1;
-        let logits = self
-            .llm
-            .logits(&hidden.narrow(0, last, 1).map_err(runtime)?);
-        logits.and_then(|l| l.squeeze(0)).map_err(runtime)
+        let last = hidden.dim(0)? - 1;
+        let logits = self.llm.logits(&hidden.narrow(0, last, 1)?)?;
+        Ok(logits.squeeze(0)?)
     }
 
     /// As [`forward`](Self::forward), with the logits of every position: (seq, vocab).
     pub fn forward_all(&mut self, embeds: &Tensor, offset: usize) -> Result<Tensor> {
         let hidden = self.run_llm(embeds, offset)?;
-        self.llm.logits(&hidden).map_err(runtime)
+        Ok(self.llm.logits(&hidden)?)
     }
 
     fn run_llm(&mut self, embeds: &Tensor, offset: usize) -> Result<Tensor> {
@@ -238,19 +180,21 @@ impl ApolloModel {
                 ),
             ));
         }
-        if embeds.dim(0).map_err(runtime)? == 0 {
+        if embeds.dim(0)? == 0 {
             return Err(Error::runtime(None, "forward needs at least one position"));
         }
-        self.llm.forward_hidden(embeds, offset).map_err(runtime)
+        Ok(self.llm.forward_hidden(embeds, offset)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::testing::{self, write_tiny_checkpoint, FRAMES, IMAGE};
     use crate::error::Kind;
-    use crate::model::testing::{self, randn, write_tiny_checkpoint, FRAMES, IMAGE};
+    use crate::rng::random_tensor;
     use std::collections::HashMap;
+    use std::path::Path;
 
     fn tiny() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -258,13 +202,16 @@ mod tests {
         dir
     }
 
-    fn clip(shape: [usize; 4], seed: u64) -> ClipTensor {
-        let data = randn(&shape, seed)
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        ClipTensor { shape, data }
+    fn load(dir: &Path, dtype: DType) -> Result<ApolloModel> {
+        ApolloModel::load(&Checkpoint::open(dir)?, &Device::Cpu, dtype)
+    }
+
+    /// Pixels of `clips` clips for each encoder.
+    fn pixels(clips: usize, seed: u64) -> (Tensor, Tensor) {
+        (
+            random_tensor(&[clips, FRAMES, 3, IMAGE, IMAGE], seed),
+            random_tensor(&[clips, 3, FRAMES, IMAGE, IMAGE], seed + 10),
+        )
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -280,9 +227,7 @@ mod tests {
     }
 
     fn load_error(dir: &Path) -> String {
-        let e = ApolloModel::load(dir, &Device::Cpu, DType::F32)
-            .err()
-            .unwrap();
+        let e = load(dir, DType::F32).err().unwrap();
         assert_eq!(e.kind, Kind::Model, "{e}");
         e.to_string()
     }
@@ -295,33 +240,22 @@ mod tests {
     }
 
     #[test]
-    fn runs_every_stage_with_batches_and_cache() {
+    fn runs_every_stage_with_the_cache() {
         let dir = tiny();
-        let mut model = ApolloModel::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
-        let siglip: Vec<_> = (0..3).map(|i| clip([FRAMES, 3, IMAGE, IMAGE], i)).collect();
-        let internvideo2: Vec<_> = (0..3)
-            .map(|i| clip([3, FRAMES, IMAGE, IMAGE], 10 + i))
-            .collect();
-        // encode_batch_size is 2: batches of 2 and 1 give what one batch of 3 gives.
-        let rows = model.encode_clips(&siglip, &internvideo2).unwrap();
+        let mut model = load(dir.path(), DType::F32).unwrap();
+        let (siglip, internvideo2) = pixels(3, 0);
+        let rows = model.encode_batch(&siglip, &internvideo2).unwrap();
         assert_eq!(
             rows.dims(),
             &[3 * testing::TOKENS_PER_CLIP, testing::LLM_HIDDEN]
         );
-        let whole = model
-            .encode_batch(
-                &model.stack_clips(&siglip).unwrap(),
-                &model.stack_clips(&internvideo2).unwrap(),
-            )
-            .unwrap()
-            .flatten_to(1)
-            .unwrap();
-        assert!(max_diff(&rows, &whole) < 1e-6);
 
-        let mut ids = vec![1i64, 2];
-        ids.extend([VIDEO_SLOT; 9]);
-        ids.push(3);
-        let embeds = model.embed_prompt(&ids, &rows).unwrap();
+        let chunks = [
+            PromptChunk::Text(vec![1, 2]),
+            PromptChunk::Video(9),
+            PromptChunk::Text(vec![3]),
+        ];
+        let embeds = model.embed_prompt(&chunks, &rows).unwrap();
         assert_eq!(embeds.dims(), &[12, testing::LLM_HIDDEN]);
         assert!(max_diff(&embeds.narrow(0, 2, 9).unwrap(), &rows) == 0.0);
 
@@ -338,12 +272,14 @@ mod tests {
             assert!(max_diff(&logits, &want) < 1e-5, "{from}+{len}");
         }
 
-        let e = model.embed_prompt(&ids[..5], &rows).unwrap_err();
+        let short = [PromptChunk::Text(vec![1, 2]), PromptChunk::Video(3)];
+        let e = model.embed_prompt(&short, &rows).unwrap_err();
         assert!(
             e.to_string().contains("3 video slots for 9 video rows"),
             "{e}"
         );
-        let e = model.embed_prompt(&[VIDEO_SLOT, 99], &rows.narrow(0, 0, 1).unwrap());
+        let bad = [PromptChunk::Video(1), PromptChunk::Text(vec![99])];
+        let e = model.embed_prompt(&bad, &rows.narrow(0, 0, 1).unwrap());
         assert!(e.unwrap_err().to_string().contains("token id 99"));
         let e = model
             .forward(&embeds.narrow(0, 0, 1).unwrap(), 3)
@@ -354,13 +290,19 @@ mod tests {
     #[test]
     fn runs_in_bf16_close_to_f32() {
         let dir = tiny();
-        let siglip = [clip([FRAMES, 3, IMAGE, IMAGE], 1)];
-        let internvideo2 = [clip([3, FRAMES, IMAGE, IMAGE], 2)];
+        let (siglip, internvideo2) = pixels(1, 1);
         let run = |dtype| {
-            let mut model = ApolloModel::load(dir.path(), &Device::Cpu, dtype).unwrap();
-            let rows = model.encode_clips(&siglip, &internvideo2).unwrap();
-            let ids = [[5i64].as_slice(), &[VIDEO_SLOT; 3], &[7]].concat();
-            let embeds = model.embed_prompt(&ids, &rows).unwrap();
+            let mut model = load(dir.path(), dtype).unwrap();
+            let cast = |t: &Tensor| t.to_dtype(dtype).unwrap();
+            let rows = model
+                .encode_batch(&cast(&siglip), &cast(&internvideo2))
+                .unwrap();
+            let chunks = [
+                PromptChunk::Text(vec![5]),
+                PromptChunk::Video(3),
+                PromptChunk::Text(vec![7]),
+            ];
+            let embeds = model.embed_prompt(&chunks, &rows).unwrap();
             assert_eq!(embeds.dtype(), dtype);
             model.forward(&embeds, 0).unwrap()
         };
@@ -372,11 +314,10 @@ mod tests {
     #[test]
     fn reads_siglip_names_with_or_without_the_vision_model_prefix() {
         let dir = tiny();
-        let siglip = [clip([FRAMES, 3, IMAGE, IMAGE], 1)];
-        let internvideo2 = [clip([3, FRAMES, IMAGE, IMAGE], 2)];
+        let (siglip, internvideo2) = pixels(1, 1);
         let encode = |dir: &Path| {
-            let model = ApolloModel::load(dir, &Device::Cpu, DType::F32).unwrap();
-            model.encode_clips(&siglip, &internvideo2).unwrap()
+            let model = load(dir, DType::F32).unwrap();
+            model.encode_batch(&siglip, &internvideo2).unwrap()
         };
         let before = encode(dir.path());
         // transformers 5.x writes the names without the prefix.
@@ -457,7 +398,7 @@ mod tests {
             .join("vision_tower/siglip-tiny/model.safetensors");
         let name = "vision_model.encoder.layers.0.mlp.fc1.weight";
         edit_file(&file, |t| {
-            t.insert(name.into(), randn(&[13, testing::SIGLIP_HIDDEN], 0));
+            t.insert(name.into(), random_tensor(&[13, testing::SIGLIP_HIDDEN], 0));
         });
         let e = load_error(dir.path());
         assert!(

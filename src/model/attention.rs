@@ -89,7 +89,7 @@ fn causal_bias(first: usize, len: usize, keys: usize, device: &Device) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::testing::randn;
+    use crate::rng::random_tensor;
 
     /// Per head, with explicit repetition of the key heads and an explicit loop over queries.
     fn naive(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, causal: bool) -> Vec<f32> {
@@ -115,9 +115,9 @@ mod tests {
 
     #[test]
     fn grouped_causal_attention_matches_a_naive_loop() {
-        let q = randn(&[1, 4, 3, 5], 1);
-        let k = randn(&[1, 2, 7, 5], 2);
-        let v = randn(&[1, 2, 7, 5], 3);
+        let q = random_tensor(&[1, 4, 3, 5], 1);
+        let k = random_tensor(&[1, 2, 7, 5], 2);
+        let v = random_tensor(&[1, 2, 7, 5], 3);
         // A budget of 8 score elements per slice forces one query row at a time.
         for budget in [SCORE_BUDGET, 8] {
             for (mask, causal) in [(Mask::None, false), (Mask::Causal, true)] {

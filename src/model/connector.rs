@@ -10,9 +10,9 @@
 //! `resampler.layers.{i}.mlp.{gate,up,down}_proj.weight`, `resampler.norm.{norm.weight,norm.bias,wheight}`.
 
 use super::attention::{attention, Mask};
-use super::config::{Activation, ConnectorConfig};
 use super::layers::{LayerNorm, Linear};
-use super::loader::Weights;
+use crate::checkpoint::config::{Activation, ConnectorConfig};
+use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
 use candle_core::Tensor;
 
@@ -183,7 +183,7 @@ mod tests {
             ("n.wheight".to_string(), t(&[2.0, -1.0])),
         ]);
         candle_core::safetensors::save(&tensors, &path).unwrap();
-        let ckpt = super::super::loader::Checkpoint::open(
+        let ckpt = crate::checkpoint::safetensors::WeightFiles::open(
             dir.path(),
             &Device::Cpu,
             candle_core::DType::F32,

@@ -11,9 +11,9 @@
 //! position embeddings and blocks past the selected one are not loaded.
 
 use super::attention::{attention, Mask};
-use super::config::InternVideo2Config;
 use super::layers::{scale, Linear, RmsNorm};
-use super::loader::{Checkpoint, Weights};
+use crate::checkpoint::config::InternVideo2Config;
+use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
 use candle_core::{DType, Tensor};
 
@@ -45,7 +45,7 @@ struct Block {
 
 impl InternVideo2 {
     /// Loads the embeddings and the first `blocks` blocks.
-    pub fn load(cfg: &InternVideo2Config, blocks: usize, ckpt: &Checkpoint) -> Result<Self> {
+    pub fn load(cfg: &InternVideo2Config, blocks: usize, ckpt: &WeightFiles) -> Result<Self> {
         let anchor = "patch_embed.proj.weight";
         let prefix = ckpt.prefix_of(anchor).ok_or_else(|| {
             Error::new(
@@ -59,8 +59,7 @@ impl InternVideo2 {
         let conv = w.pp("patch_embed").pp("proj");
         let patch_embed = Linear::new(
             conv.get("weight", &[d, 3, tt, p, p])?
-                .reshape((d, 3 * tt * p * p))
-                .map_err(super::runtime)?,
+                .reshape((d, 3 * tt * p * p))?,
             Some(conv.get("bias", &[d])?),
         );
         let tokens = cfg.temporal() * cfg.grid() * cfg.grid();
@@ -171,10 +170,7 @@ impl Block {
         };
         // The gamma is a parameter in the model dtype, promoted to f32 when applied.
         let gamma = |name: &str| -> Result<Tensor> {
-            w.pp(name)
-                .get("gamma", &[d])?
-                .to_dtype(DType::F32)
-                .map_err(super::runtime)
+            Ok(w.pp(name).get("gamma", &[d])?.to_dtype(DType::F32)?)
         };
         Ok(Self {
             norm1: RmsNorm::load(&w.pp("norm1"), d, eps)?,

@@ -1,8 +1,8 @@
 //! Building blocks shared by the encoders, the connector and the llm, with the reference's
 //! precision: both norms compute their statistics in f32 whatever the model dtype.
 
-use super::config::Activation;
-use super::loader::Weights;
+use crate::checkpoint::config::Activation;
+use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
 use candle_core::{DType, Tensor, D};
 
@@ -85,14 +85,8 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn load(w: &Weights, size: usize, eps: f64) -> Result<Self> {
         Ok(Self {
-            weight: w
-                .get("weight", &[size])?
-                .to_dtype(DType::F32)
-                .map_err(super::runtime)?,
-            bias: w
-                .get("bias", &[size])?
-                .to_dtype(DType::F32)
-                .map_err(super::runtime)?,
+            weight: w.get("weight", &[size])?.to_dtype(DType::F32)?,
+            bias: w.get("bias", &[size])?.to_dtype(DType::F32)?,
             eps,
         })
     }

@@ -11,9 +11,9 @@
 //! `model.norm.weight`, and `lm_head.weight` unless the embeddings are tied.
 
 use super::attention::{attention, Mask};
-use super::config::{Activation, Qwen2Config};
 use super::layers::{Linear, RmsNorm};
-use super::loader::Weights;
+use crate::checkpoint::config::{Activation, Qwen2Config};
+use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::kv_cache::KvCache;

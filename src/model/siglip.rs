@@ -9,9 +9,9 @@
 //! transformers 4.x and without by 5.x.
 
 use super::attention::{attention, Mask};
-use super::config::{Activation, SiglipConfig};
 use super::layers::{LayerNorm, Linear};
-use super::loader::Checkpoint;
+use crate::checkpoint::config::{Activation, SiglipConfig};
+use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
 use candle_core::Tensor;
 
@@ -40,7 +40,7 @@ struct EncoderLayer {
 
 impl Siglip {
     /// Loads the embeddings and the first `layers` encoder layers.
-    pub fn load(cfg: &SiglipConfig, layers: usize, ckpt: &Checkpoint) -> Result<Self> {
+    pub fn load(cfg: &SiglipConfig, layers: usize, ckpt: &WeightFiles) -> Result<Self> {
         let anchor = "embeddings.patch_embedding.weight";
         let prefix = match ckpt.prefix_of(anchor) {
             Some(p) if p.is_empty() || p == "vision_model." => p,
@@ -59,8 +59,7 @@ impl Siglip {
         let conv = emb.pp("patch_embedding");
         let patch_embedding = Linear::new(
             conv.get("weight", &[hidden, c, p, p])?
-                .reshape((hidden, c * p * p))
-                .map_err(super::runtime)?,
+                .reshape((hidden, c * p * p))?,
             Some(conv.get("bias", &[hidden])?),
         );
         let patches = cfg.grid() * cfg.grid();
@@ -140,7 +139,7 @@ impl Siglip {
 }
 
 impl EncoderLayer {
-    fn load(cfg: &SiglipConfig, w: &super::loader::Weights) -> Result<Self> {
+    fn load(cfg: &SiglipConfig, w: &Weights) -> Result<Self> {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let attn = w.pp("self_attn");
         let mlp = w.pp("mlp");

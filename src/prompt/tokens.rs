@@ -1,16 +1,29 @@
 //! Tokenising a prompt that holds video placeholders, as the reference's `tokenizer_mm_token`
 //! does: the text pieces between placeholders are tokenised each on its own, and every
-//! placeholder becomes one slot for a video embedding row.
+//! placeholder becomes one video row. The result is the model's [`PromptChunk`]s; the
+//! reference's own form (one id list, `VIDEO_SLOT` at each placeholder) is kept only for
+//! comparing with it and for the files the PyTorch baseline reads.
 
+use super::byte_level::byte_of_char;
 use super::video::VIDEO_TOKEN;
 use crate::error::{Error, Kind, Result};
-use std::collections::HashMap;
+use crate::model::{PromptChunk, TokenId};
 use std::path::Path;
-use std::sync::LazyLock;
 use tokenizers::DecoderWrapper;
 
 /// The id the reference puts at each placeholder (`X_TOKEN_INDEX`); never a vocabulary id.
 pub const VIDEO_SLOT: i64 = -200;
+
+/// `chunks` as the reference's id list: text ids as they are, `VIDEO_SLOT` for each video row.
+pub fn reference_ids(chunks: &[PromptChunk]) -> Vec<i64> {
+    chunks
+        .iter()
+        .flat_map(|c| match c {
+            PromptChunk::Text(ids) => ids.iter().map(|&id| i64::from(id)).collect(),
+            PromptChunk::Video(rows) => vec![VIDEO_SLOT; *rows],
+        })
+        .collect()
+}
 
 pub struct PromptTokenizer {
     tokenizer: tokenizers::Tokenizer,
@@ -30,65 +43,67 @@ impl PromptTokenizer {
     }
 
     /// Ids of one text piece as `tokenizer(text).input_ids` gives them in transformers.
-    fn encode(&self, text: &str) -> Result<Vec<i64>> {
+    pub fn encode(&self, text: &str) -> Result<Vec<TokenId>> {
         let encoding = self
             .tokenizer
             .encode(text, true)
             .map_err(|e| Error::runtime(None, format!("tokenizer failed: {e}")))?;
-        Ok(encoding.get_ids().iter().map(|&i| i64::from(i)).collect())
+        Ok(encoding.get_ids().to_vec())
     }
 
-    /// The prompt's ids with `VIDEO_SLOT` at each placeholder.
-    pub fn tokenize(&self, prompt: &str) -> Result<Vec<i64>> {
-        let mut ids = Vec::new();
+    /// The prompt as text chunks and a one-row video chunk per placeholder, runs merged.
+    pub fn tokenize(&self, prompt: &str) -> Result<Vec<PromptChunk>> {
+        let mut chunks = Vec::new();
+        let mut push = |chunk: PromptChunk| match (chunks.last_mut(), chunk) {
+            (Some(PromptChunk::Text(ids)), PromptChunk::Text(more)) => ids.extend(more),
+            (Some(PromptChunk::Video(rows)), PromptChunk::Video(more)) => *rows += more,
+            (_, chunk) => chunks.push(chunk),
+        };
         let mut last = 0;
         // The reference's quirk: when the prompt opens with a placeholder it drops the first
         // token of the text after the last placeholder. Kept for identical ids.
         let mut skip_first_of_tail = 0;
         for (start, _) in prompt.match_indices(VIDEO_TOKEN) {
             if start > last {
-                ids.extend(self.encode(&prompt[last..start])?);
+                push(PromptChunk::Text(self.encode(&prompt[last..start])?));
             } else if start == 0 {
-                ids = self.encode("")?;
+                push(PromptChunk::Text(self.encode("")?));
                 skip_first_of_tail = 1;
             }
-            ids.push(VIDEO_SLOT);
+            push(PromptChunk::Video(1));
             last = start + VIDEO_TOKEN.len();
         }
         if last < prompt.len() {
-            ids.extend(
-                self.encode(&prompt[last..])?
-                    .into_iter()
-                    .skip(skip_first_of_tail),
-            );
+            let tail = self.encode(&prompt[last..])?;
+            push(PromptChunk::Text(
+                tail.into_iter().skip(skip_first_of_tail).collect(),
+            ));
         }
-        Ok(ids)
+        chunks.retain(|c| !c.is_empty());
+        Ok(chunks)
     }
 
     /// Generated ids as text: special tokens skipped, as the reference decodes its output.
-    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+    pub fn decode(&self, ids: &[TokenId]) -> Result<String> {
         self.tokenizer
             .decode(ids, true)
             .map_err(|e| Error::runtime(None, format!("tokenizer cannot decode: {e}")))
     }
 
     /// The vocabulary entry of `id` as stored (special tokens by their content).
-    pub fn token(&self, id: u32) -> Option<String> {
+    pub fn token(&self, id: TokenId) -> Option<String> {
         self.tokenizer.id_to_token(id)
     }
 
     /// The bytes one token stands for. With a byte-level decoder (Qwen2's) a token may hold
     /// part of a UTF-8 character, so its bytes come from the byte-level alphabet rather than
     /// from decoding it alone, which would give U+FFFD.
-    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+    pub fn token_bytes(&self, id: TokenId) -> Vec<u8> {
         let Some(token) = self.tokenizer.id_to_token(id) else {
             return Vec::new();
         };
         if let Some(DecoderWrapper::ByteLevel(_)) = self.tokenizer.get_decoder() {
-            let bytes: Option<Vec<u8>> = token
-                .chars()
-                .map(|c| BYTE_OF_CHAR.get(&c).copied())
-                .collect();
+            let bytes: Option<Vec<u8>> = token.chars().map(byte_of_char).collect();
             // The decoder passes tokens outside the alphabet (added tokens) through as UTF-8.
             return bytes.unwrap_or_else(|| token.into_bytes());
         }
@@ -98,24 +113,6 @@ impl PromptTokenizer {
             .unwrap_or_default()
     }
 }
-
-/// GPT-2's byte-level alphabet reversed: printable Latin-1 bytes stand for themselves, the
-/// other bytes, in order, for U+0100 onwards.
-static BYTE_OF_CHAR: LazyLock<HashMap<char, u8>> = LazyLock::new(|| {
-    let mut shifted = 0u32;
-    (0..=255u8)
-        .map(|b| {
-            let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-            let c = if printable {
-                char::from(b)
-            } else {
-                shifted += 1;
-                char::from_u32(255 + shifted).expect("U+0100..U+0143 are chars")
-            };
-            (c, b)
-        })
-        .collect()
-});
 
 #[cfg(test)]
 mod tests {
@@ -140,7 +137,8 @@ mod tests {
         for case in cases {
             let prompt = case["prompt"].as_str().unwrap();
             let want: Vec<i64> = serde_json::from_value(case["ids"].clone()).unwrap();
-            assert_eq!(tok.tokenize(prompt).unwrap(), want, "{prompt:?}");
+            let chunks = tok.tokenize(prompt).unwrap();
+            assert_eq!(reference_ids(&chunks), want, "{prompt:?}");
         }
     }
 
@@ -148,12 +146,7 @@ mod tests {
     fn token_bytes_rebuild_what_the_tokenizer_decodes() {
         let tok = PromptTokenizer::from_file(&fixture("tokenizer.json")).unwrap();
         let text = "Größe 你好 🎉 <|im_end|> x";
-        let ids: Vec<u32> = tok
-            .tokenize(text)
-            .unwrap()
-            .iter()
-            .map(|&i| i as u32)
-            .collect();
+        let ids = tok.encode(text).unwrap();
         let bytes: Vec<u8> = ids.iter().flat_map(|&id| tok.token_bytes(id)).collect();
         assert_eq!(bytes, text.as_bytes());
         // Some token holds only part of a character: its bytes are not UTF-8 on their own.

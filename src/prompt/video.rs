@@ -2,14 +2,14 @@
 //! video's duration, then one line per clip with its time span and its video tokens.
 
 use super::{pyfmt, words};
-use crate::video::sample::SamplingPlan;
+use crate::video::clips::ClipPlan;
 
 /// The placeholder each video embedding row replaces.
 pub const VIDEO_TOKEN: &str = "<|video_token|>";
 
 /// The exact prompt text, with `tokens_per_clip` placeholders per clip.
 pub fn video_prompt(
-    plan: &SamplingPlan,
+    plan: &ClipPlan,
     duration_s: f64,
     clip_duration: f64,
     tokens_per_clip: usize,
@@ -25,7 +25,7 @@ pub fn video_prompt(
 /// The prompt with `tokens` standing for each clip's placeholders (the golden files write
 /// `{VIDEO_TOKENS}`; a human-readable listing may too).
 pub fn video_prompt_with(
-    plan: &SamplingPlan,
+    plan: &ClipPlan,
     duration_s: f64,
     clip_duration: f64,
     tokens: &str,

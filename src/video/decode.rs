@@ -10,6 +10,7 @@
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
 use crate::error::{Error, Result};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use video_rs::ffmpeg::packet::Ref as _;
@@ -19,7 +20,7 @@ use video_rs::ffmpeg::{
 };
 
 /// What the reference reads of a video (decord: frame count and average frame rate).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
     pub path: PathBuf,
     /// Frame size after the container's rotation is applied.
@@ -62,6 +63,36 @@ pub struct Video {
     has_pts: bool,
     rotation: Rotation,
     scaler: Option<Scaler>,
+}
+
+/// Where one run of decoding stands.
+struct Run<'a> {
+    /// The wanted presentation indices, ascending, and the next one to hand over.
+    indices: &'a [u64],
+    next: usize,
+    /// Decode-order position of the next packet to feed.
+    fed: usize,
+    /// Frames output so far, for streams numbered by counting.
+    counted: u64,
+    /// The end of the stream was reached; the decoder gives what it still holds.
+    draining: bool,
+}
+
+impl<'a> Run<'a> {
+    /// A run handing over `indices[next..]`, feeding from decode position `fed`.
+    fn new(indices: &'a [u64], next: usize, fed: usize) -> Self {
+        Self {
+            indices,
+            next,
+            fed,
+            counted: 0,
+            draining: false,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.next == self.indices.len()
+    }
 }
 
 /// An RGB converter for one source format and size.
@@ -248,14 +279,13 @@ impl Video {
         }
         if !self.has_pts {
             self.seek_to_packet(0)?;
-            self.decode_run(indices, 0, 0, &|_| true, false, &mut sink)?;
-            return Ok(());
+            return self.decode_sequentially(indices, &|_| true, &mut sink);
         }
         let mut next = 0;
         while next < indices.len() {
             let key = self.keyframes[self.keyframe_for(indices[next])];
             self.seek_to_packet(key)?;
-            next = self.decode_run(indices, next, key, &|_| true, true, &mut sink)?;
+            next = self.decode_from_keyframe(Run::new(indices, next, key), &mut sink)?;
         }
         Ok(())
     }
@@ -270,8 +300,7 @@ impl Video {
         let all: Vec<u64> = (0..self.info.total_frames).collect();
         let keep: HashSet<u64> = keep.iter().copied().collect();
         self.seek_to_packet(0)?;
-        self.decode_run(&all, 0, 0, &|i| keep.contains(&i), false, &mut sink)?;
-        Ok(())
+        self.decode_sequentially(&all, &|i| keep.contains(&i), &mut sink)
     }
 
     /// Presentation index of a timestamp: its place among the sorted frame timestamps.
@@ -316,119 +345,153 @@ impl Video {
         Ok(())
     }
 
-    /// Feeds packets from decode position `start` on (right after a seek) and collects
-    /// `indices[next..]` in order, converting those for which `convert` says so. With `fast`,
-    /// frames that are neither wanted nor referenced by others are not decoded at all, and the
-    /// run returns as soon as the next wanted frame is better reached by a new seek. Returns
-    /// the new `next`.
-    fn decode_run(
+    /// Decodes from the demuxer's position to the end and hands over `indices` (ascending),
+    /// converting those for which `convert` says so: every frame is decoded.
+    fn decode_sequentially(
         &mut self,
         indices: &[u64],
-        mut next: usize,
-        start: usize,
         convert: &dyn Fn(u64) -> bool,
-        fast: bool,
+        sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let mut run = Run::new(indices, 0, 0);
+        if run.done() {
+            return Ok(());
+        }
+        let mut frame = frame::Video::empty();
+        loop {
+            while let Some(shown) = self.receive_wanted(&mut run, &mut frame)? {
+                if convert(shown) {
+                    sink(shown, self.convert_rgb(&frame)?)?;
+                }
+                if run.done() {
+                    return Ok(());
+                }
+            }
+            if let Some((packet, _)) = self.next_packet(&mut run)? {
+                self.send(&packet)?;
+            }
+        }
+    }
+
+    /// Decodes from the keyframe just sought to (`run.fed`) and hands over the wanted frames
+    /// until the next one is better reached by a new seek: frames that are neither wanted nor
+    /// referenced by others are not decoded at all. Returns the new `run.next`.
+    fn decode_from_keyframe(
+        &mut self,
+        mut run: Run,
         sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
     ) -> Result<usize> {
-        let path = self.info.path.clone();
-        let broken = |i: u64| Error::input(&path, format!("frame {i} could not be decoded"));
         let mut frame = frame::Video::empty();
-        let mut fed = start;
-        let mut draining = false;
-        let mut counted = 0u64; // frames output so far, for streams numbered by counting
         loop {
-            // Take every frame the decoder has ready.
-            loop {
-                match self.decoder.receive_frame(&mut frame) {
-                    Ok(()) => {}
-                    Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => break,
-                    Err(ffmpeg::Error::Eof) if next < indices.len() => {
-                        return Err(broken(indices[next]))
-                    }
-                    Err(ffmpeg::Error::Eof) => return Ok(next),
-                    Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
-                }
-                let shown = if self.has_pts {
-                    let Some(shown) = frame
-                        .timestamp()
-                        .or(frame.pts())
-                        .and_then(|t| self.shown_index(t))
-                    else {
-                        continue;
-                    };
-                    shown
-                } else {
-                    counted += 1;
-                    counted - 1
-                };
-                if shown > indices[next] {
-                    // The decoder dropped a wanted frame (a broken reference).
-                    return Err(broken(indices[next]));
-                }
-                if shown < indices[next] {
-                    continue;
-                }
-                if convert(shown) {
-                    let rgb = self.convert_rgb(&frame)?;
-                    sink(shown, rgb)?;
-                }
-                next += 1;
-                if next == indices.len() {
-                    return Ok(next);
+            while let Some(shown) = self.receive_wanted(&mut run, &mut frame)? {
+                sink(shown, self.convert_rgb(&frame)?)?;
+                if run.done() {
+                    return Ok(run.next);
                 }
                 // A keyframe not yet fed that still reaches the next target: seeking there
                 // is cheaper than decoding the rest of this group of pictures.
-                let key = self.keyframes[self.keyframe_for(indices[next])];
-                if fast && !draining && key > fed {
-                    return Ok(next);
+                let key = self.keyframes[self.keyframe_for(run.indices[run.next])];
+                if !run.draining && key > run.fed {
+                    return Ok(run.next);
                 }
             }
-            if draining {
-                continue;
-            }
-            // A fresh packet per read: reading into a used one leaks its buffer.
-            let mut packet = Packet::empty();
-            match packet.read(&mut self.input) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => {
-                    self.decoder
-                        .send_eof()
-                        .map_err(|e| Error::input(&path, format!("decode error ({e})")))?;
-                    draining = true;
-                    continue;
-                }
-                Err(ffmpeg::Error::InvalidData) => continue,
-                Err(e) => return Err(Error::input(&path, format!("read error ({e})"))),
-            }
-            if packet.stream() != self.stream || is_discarded(&packet) {
-                continue;
-            }
-            // After a seek the demuxer may land before the wanted keyframe: drop the packets
-            // before it without decoding them.
-            let order = packet
-                .pts()
-                .or(packet.dts())
-                .filter(|_| self.has_pts)
-                .and_then(|t| self.order_of_pts.get(&t).copied())
-                .unwrap_or(fed);
-            if order < fed {
-                continue;
-            }
-            fed = order + 1;
-            if fast {
-                let pts = self.packets.get(order).map(|p| p.pts);
-                let wanted = pts.and_then(|t| self.shown_index(t));
-                let wanted = wanted.is_some_and(|i| indices[next..].binary_search(&i).is_ok());
+            if let Some((packet, order)) = self.next_packet(&mut run)? {
+                let wanted = self
+                    .packets
+                    .get(order)
+                    .and_then(|p| self.shown_index(p.pts))
+                    .is_some_and(|i| run.indices[run.next..].binary_search(&i).is_ok());
                 self.decoder.skip_frame(if wanted {
                     Discard::Default
                 } else {
                     Discard::NonReference
                 });
+                self.send(&packet)?;
             }
-            match self.decoder.send_packet(&packet) {
-                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
-                Err(e) => return Err(Error::input(&path, format!("decode error ({e})"))),
+        }
+    }
+
+    /// The next wanted frame the decoder has ready, in `frame`, with its presentation index
+    /// (`run.next` moves past it); `None` when the decoder needs more packets.
+    fn receive_wanted(&mut self, run: &mut Run, frame: &mut frame::Video) -> Result<Option<u64>> {
+        let path = &self.info.path;
+        let broken = |i: u64| Error::input(path, format!("frame {i} could not be decoded"));
+        loop {
+            match self.decoder.receive_frame(frame) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(None),
+                Err(ffmpeg::Error::Eof) => return Err(broken(run.indices[run.next])),
+                Err(e) => return Err(Error::input(path, format!("decode error ({e})"))),
             }
+            let shown = if self.has_pts {
+                let Some(shown) = frame
+                    .timestamp()
+                    .or(frame.pts())
+                    .and_then(|t| self.shown_index(t))
+                else {
+                    continue;
+                };
+                shown
+            } else {
+                // Streams numbered by counting the frames output.
+                run.counted += 1;
+                run.counted - 1
+            };
+            let wanted = run.indices[run.next];
+            if shown > wanted {
+                // The decoder dropped a wanted frame (a broken reference).
+                return Err(broken(wanted));
+            }
+            if shown == wanted {
+                run.next += 1;
+                return Ok(Some(shown));
+            }
+        }
+    }
+
+    /// The next packet of the stream to feed, with its decode-order position; `None` after
+    /// the end (the decoder is then drained) or for a packet to pass over.
+    fn next_packet(&mut self, run: &mut Run) -> Result<Option<(Packet, usize)>> {
+        if run.draining {
+            return Ok(None);
+        }
+        let path = &self.info.path;
+        // A fresh packet per read: reading into a used one leaks its buffer.
+        let mut packet = Packet::empty();
+        match packet.read(&mut self.input) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => {
+                self.decoder
+                    .send_eof()
+                    .map_err(|e| Error::input(path, format!("decode error ({e})")))?;
+                run.draining = true;
+                return Ok(None);
+            }
+            Err(ffmpeg::Error::InvalidData) => return Ok(None),
+            Err(e) => return Err(Error::input(path, format!("read error ({e})"))),
+        }
+        if packet.stream() != self.stream || is_discarded(&packet) {
+            return Ok(None);
+        }
+        // After a seek the demuxer may land before the wanted keyframe: drop the packets
+        // before it without decoding them.
+        let order = packet
+            .pts()
+            .or(packet.dts())
+            .filter(|_| self.has_pts)
+            .and_then(|t| self.order_of_pts.get(&t).copied())
+            .unwrap_or(run.fed);
+        if order < run.fed {
+            return Ok(None);
+        }
+        run.fed = order + 1;
+        Ok(Some((packet, order)))
+    }
+
+    fn send(&mut self, packet: &Packet) -> Result<()> {
+        match self.decoder.send_packet(packet) {
+            Ok(()) | Err(ffmpeg::Error::InvalidData) => Ok(()),
+            Err(e) => Err(Error::input(&self.info.path, format!("decode error ({e})"))),
         }
     }
 

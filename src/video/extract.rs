@@ -1,9 +1,9 @@
 //! Decoding a sampling plan's frames and regrouping them into clips, keeping each decoded
 //! frame only until the last clip that uses it has been handed out.
 
+use super::clips::ClipPlan;
 use super::decode::Video;
 use super::frame::RgbFrame;
-use super::sample::SamplingPlan;
 use crate::error::Result;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// order, with the clip's frames in sampling order (a repeated index repeats the frame).
 pub fn for_each_clip(
     video: &mut Video,
-    plan: &SamplingPlan,
+    plan: &ClipPlan,
     mut f: impl FnMut(usize, &[Arc<RgbFrame>]) -> Result<()>,
 ) -> Result<()> {
     let mut last_use: HashMap<u64, usize> = HashMap::new();

@@ -1,7 +1,8 @@
-//! From a video file to the tensors the encoders see: decode, clip sampling, preprocessing.
+//! From a video file to the tensors the encoders see: decode, clip sampling (which frames the
+//! model sees), preprocessing.
+pub mod clips;
 pub mod decode;
 pub mod extract;
 pub mod frame;
 pub mod preprocess;
 pub mod rotate;
-pub mod sample;

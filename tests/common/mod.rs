@@ -1,5 +1,6 @@
 //! Shared by the integration tests: the real test videos and synthetic ones made with the
-//! ffmpeg command-line tool (installed by .ci/run).
+//! ffmpeg command-line tool (installed by .ci/run), the tiny checkpoint of tests/fixtures, and
+//! running the `apollo` binary.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -42,4 +43,72 @@ pub fn synthetic(path: &Path, size: &str, rate: &str, seconds: &str, extra: &[&s
     args.extend_from_slice(extra);
     args.push(path.to_str().unwrap());
     ffmpeg(&args);
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn tiny() -> String {
+    fixtures().join("tiny-apollo").display().to_string()
+}
+
+/// `apollo` with no hub settings leaking in from the machine running the tests.
+pub fn apollo() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("apollo").unwrap();
+    for var in [
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_ENDPOINT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut assert_cmd::Command) -> Run {
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    assert!(!run.stderr.contains("panicked"), "panic: {}", run.stderr);
+    run
+}
+
+/// A text file posing as a video.
+pub fn bad_video(dir: &Path) -> PathBuf {
+    let bad = dir.join("notes.mp4");
+    std::fs::write(&bad, "not a video").unwrap();
+    bad
+}
+
+/// Runs `apollo <args>` with its stdout closed before it writes anything, as `| head -0`
+/// leaves it: returns the exit code and stderr.
+pub fn with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("apollo"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

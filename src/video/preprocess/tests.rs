@@ -3,6 +3,8 @@
 //! on uint8, identical f32 bits after normalisation).
 
 use super::*;
+use crate::render::png_file::read_png;
+use crate::rng::SeededRng;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -11,18 +13,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn load_png(path: &Path) -> RgbFrame {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut data = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut data).unwrap();
-    assert_eq!(
-        (info.color_type, info.bit_depth),
-        (png::ColorType::Rgb, png::BitDepth::Eight),
-        "{}",
-        path.display()
-    );
-    data.truncate(info.buffer_size());
-    RgbFrame::new(info.width as usize, info.height as usize, data)
+    read_png(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn expected() -> Value {
@@ -152,18 +143,12 @@ fn clip_tensors_match_sampled_reference_values() {
     }
 }
 
-fn noise(width: usize, height: usize, seed: u32) -> RgbFrame {
-    // xorshift32: deterministic, no dependency.
-    let mut state = seed.max(1);
-    let data = (0..width * height * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 24) as u8
-        })
-        .collect();
-    RgbFrame::new(width, height, data)
+fn noise(width: usize, height: usize, seed: u64) -> RgbFrame {
+    RgbFrame::new(
+        width,
+        height,
+        SeededRng::new(seed).bytes(width * height * 3),
+    )
 }
 
 fn pixel(frame: &RgbFrame, x: usize, y: usize) -> [u8; 3] {

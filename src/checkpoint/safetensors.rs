@@ -5,6 +5,7 @@
 //!
 //! Every failure is a `Kind::Model` error naming the file and, where there is one, the tensor.
 
+use super::layout::{INDEX, SINGLE};
 use crate::error::{Error, Kind, Result};
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Tensor};
@@ -13,17 +14,13 @@ use std::fmt::Display;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A component's weights in one file, or split into shards listed by an index.
-pub const SINGLE: &str = "model.safetensors";
-pub const INDEX: &str = "model.safetensors.index.json";
-
 struct SafetensorsFile {
     path: PathBuf,
     data: MmapedSafetensors,
 }
 
 /// The safetensors of one component.
-pub struct Checkpoint {
+pub struct WeightFiles {
     dir: PathBuf,
     files: Vec<SafetensorsFile>,
     /// Tensor name -> index into `files`.
@@ -38,7 +35,7 @@ fn model_error(path: &Path, message: impl Into<String>) -> Error {
     Error::new(Kind::Model, Some(path), message)
 }
 
-impl Checkpoint {
+impl WeightFiles {
     /// Opens `dir/model.safetensors`, or the shards that `dir/model.safetensors.index.json`
     /// lists. Headers are read and checked now; tensor data only when asked for.
     pub fn open(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
@@ -107,7 +104,7 @@ impl Checkpoint {
     /// A view of every tensor under `prefix` (with its trailing dot, or "").
     pub fn weights(&self, prefix: &str) -> Weights<'_> {
         Weights {
-            checkpoint: self,
+            files: self,
             prefix: prefix.to_string(),
         }
     }
@@ -212,7 +209,7 @@ fn truncation(path: &Path) -> Option<String> {
 /// Tensors under a name prefix, as a module sees them.
 #[derive(Clone)]
 pub struct Weights<'a> {
-    checkpoint: &'a Checkpoint,
+    files: &'a WeightFiles,
     prefix: String,
 }
 
@@ -220,15 +217,14 @@ impl<'a> Weights<'a> {
     /// The view one level down: `pp("layers").pp(3)` reads "layers.3.*".
     pub fn pp(&self, part: impl Display) -> Weights<'a> {
         Weights {
-            checkpoint: self.checkpoint,
+            files: self.files,
             prefix: format!("{}{part}.", self.prefix),
         }
     }
 
     /// The tensor `name` under this prefix, which must have exactly `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.checkpoint
-            .load(&format!("{}{name}", self.prefix), shape)
+        self.files.load(&format!("{}{name}", self.prefix), shape)
     }
 }
 
@@ -249,8 +245,8 @@ mod tests {
         Tensor::ones(shape, DType::F32, &Device::Cpu).unwrap()
     }
 
-    fn open(dir: &Path) -> Result<Checkpoint> {
-        Checkpoint::open(dir, &Device::Cpu, DType::F32)
+    fn open(dir: &Path) -> Result<WeightFiles> {
+        WeightFiles::open(dir, &Device::Cpu, DType::F32)
     }
 
     fn message(e: Error) -> String {
@@ -282,7 +278,7 @@ mod tests {
             .to_dtype(DType::BF16)
             .unwrap();
         write(&dir.path().join(SINGLE), &[("x", t)]);
-        let ckpt = Checkpoint::open(dir.path(), &Device::Cpu, DType::F32).unwrap();
+        let ckpt = WeightFiles::open(dir.path(), &Device::Cpu, DType::F32).unwrap();
         let x = ckpt.weights("").get("x", &[2]).unwrap();
         assert_eq!(x.dtype(), DType::F32);
         assert_eq!(x.to_vec1::<f32>().unwrap(), vec![1.5, -2.25]);

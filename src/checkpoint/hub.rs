@@ -7,7 +7,10 @@
 //! $XDG_CACHE_HOME/huggingface/hub or ~/.cache/huggingface/hub; HF_TOKEN, else the token file
 //! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
 
-use super::loader::{index_shards, INDEX, SINGLE};
+use super::layout::{
+    Component, COMPONENTS, CONFIG, GENERATION_CONFIG, INDEX, PREPROCESSOR_CONFIG, SINGLE, TOKENIZER,
+};
+use super::safetensors::index_shards;
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, Kind, Result};
 use hf_hub::api::sync::ApiBuilder;
@@ -19,10 +22,6 @@ use std::path::{Path, PathBuf};
 /// A published Apollo-3B-t32 with the full layout. The official Apollo-LMMs repos were taken
 /// down; this mirror keeps their files unchanged.
 pub const DEFAULT_MODEL: &str = "GoodiesHere/Apollo-LMMs-Apollo-3B-t32";
-
-/// Where the component folders are; nothing outside them (nor another file at the top) is
-/// needed.
-const COMPONENTS: [&str; 3] = ["llm/", "mm_connector/", "vision_tower/"];
 
 /// Hub settings from the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,22 +188,21 @@ fn list_files(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The configuration files the loader reads, in a repo's file list.
+/// The configuration files the loader reads, in a repo's file list: config.json, the llm's
+/// tokenizer, and the configs and shard indexes inside the published component folders
+/// (nothing outside them is needed).
 fn config_files(listing: &[String]) -> Vec<String> {
-    const NAMES: [&str; 4] = [
-        "config.json",
-        "generation_config.json",
-        "preprocessor_config.json",
-        INDEX,
-    ];
+    const NAMES: [&str; 4] = [CONFIG, GENERATION_CONFIG, PREPROCESSOR_CONFIG, INDEX];
+    let tokenizer = format!("{}/{TOKENIZER}", Component::Llm.folder());
     listing
         .iter()
         .filter(|f| {
-            let in_component = COMPONENTS.iter().any(|c| f.starts_with(c));
+            let in_component = COMPONENTS.iter().any(|c| {
+                f.strip_prefix(c.folder())
+                    .is_some_and(|r| r.starts_with('/'))
+            });
             let name = f.rsplit('/').next().unwrap_or(f);
-            f.as_str() == "config.json"
-                || f.as_str() == "llm/tokenizer.json"
-                || (in_component && NAMES.contains(&name))
+            f.as_str() == CONFIG || **f == tokenizer || (in_component && NAMES.contains(&name))
         })
         .cloned()
         .collect()
@@ -219,7 +217,7 @@ fn needed_files(
     let mut needed = config_files(listing);
     let folders: BTreeSet<String> = needed
         .iter()
-        .filter_map(|f| f.strip_suffix("config.json"))
+        .filter_map(|f| f.strip_suffix(CONFIG))
         .filter(|folder| folder.ends_with('/'))
         .map(str::to_string)
         .collect();

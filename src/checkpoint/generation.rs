@@ -1,8 +1,9 @@
 //! llm/generation_config.json: the eos ids and the sampling settings transformers' `generate`
 //! applies where the caller does not override them.
 
+use super::config::{read_json, Qwen2Config, TokenIds};
+use super::layout::Layout;
 use crate::error::{Error, Kind, Result};
-use crate::model::config::{read_json, ApolloConfig, TokenIds};
 use serde::Deserialize;
 
 /// What generation takes from the checkpoint.
@@ -29,11 +30,11 @@ const DEFAULT_TOP_K: usize = 50;
 impl GenerationConfig {
     /// Reads the llm's generation_config.json; without one, transformers derives the
     /// generation config from llm/config.json, so its eos ids and the defaults apply.
-    pub fn load(config: &ApolloConfig) -> Result<Self> {
-        let file = config.llm_dir.join("generation_config.json");
+    pub fn read(layout: &Layout, llm: &Qwen2Config) -> Result<Self> {
+        let file = layout.generation_config();
         if !file.exists() {
             return Ok(Self {
-                eos_token_ids: config.llm.eos_token_ids.clone(),
+                eos_token_ids: llm.eos_token_ids.clone(),
                 repetition_penalty: DEFAULT_REPETITION_PENALTY,
                 top_k: DEFAULT_TOP_K,
             });
@@ -41,7 +42,7 @@ impl GenerationConfig {
         let raw: GenerationFile = read_json(&file)?;
         let eos_token_ids = match raw.eos_token_id {
             Some(ids) => ids.to_vec(),
-            None => config.llm.eos_token_ids.clone(),
+            None => llm.eos_token_ids.clone(),
         };
         let repetition_penalty = raw.repetition_penalty.unwrap_or(DEFAULT_REPETITION_PENALTY);
         if repetition_penalty <= 0.0 {
@@ -62,7 +63,14 @@ impl GenerationConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::testing::{edit_json, write_tiny_checkpoint};
+    use crate::checkpoint::testing::{edit_json, write_tiny_checkpoint};
+    use crate::checkpoint::Checkpoint;
+
+    /// The generation config of the checkpoint in `dir`, read again.
+    fn reread(dir: &std::path::Path) -> Result<GenerationConfig> {
+        let c = Checkpoint::open(dir)?;
+        GenerationConfig::read(&c.layout, &c.config.llm)
+    }
 
     #[test]
     fn reads_eos_list_penalty_and_top_k() {
@@ -74,14 +82,13 @@ mod tests {
             r#"{"eos_token_id": [7, 3], "repetition_penalty": 1.05, "top_k": 20, "temperature": 0.7}"#,
         )
         .unwrap();
-        let config = ApolloConfig::load(dir.path()).unwrap();
-        let generation = GenerationConfig::load(&config).unwrap();
+        let generation = reread(dir.path()).unwrap();
         assert_eq!(generation.eos_token_ids, vec![7, 3]);
         assert_eq!(generation.repetition_penalty, 1.05);
         assert_eq!(generation.top_k, 20);
 
         std::fs::write(&file, r#"{"eos_token_id": 9}"#).unwrap();
-        let generation = GenerationConfig::load(&config).unwrap();
+        let generation = reread(dir.path()).unwrap();
         assert_eq!(generation.eos_token_ids, vec![9]);
         assert_eq!(generation.repetition_penalty, 1.0);
         assert_eq!(generation.top_k, 50);
@@ -95,8 +102,7 @@ mod tests {
         edit_json(&dir.path().join("llm/config.json"), |c| {
             c["eos_token_id"] = 5.into();
         });
-        let config = ApolloConfig::load(dir.path()).unwrap();
-        let generation = GenerationConfig::load(&config).unwrap();
+        let generation = reread(dir.path()).unwrap();
         assert_eq!(generation.eos_token_ids, vec![5]);
         assert_eq!(generation.top_k, 50);
     }
@@ -107,8 +113,7 @@ mod tests {
         write_tiny_checkpoint(dir.path());
         let file = dir.path().join("llm/generation_config.json");
         std::fs::write(&file, "{").unwrap();
-        let config = ApolloConfig::load(dir.path()).unwrap();
-        let e = GenerationConfig::load(&config).unwrap_err();
+        let e = reread(dir.path()).unwrap_err();
         assert!(
             e.to_string().starts_with(&file.display().to_string()),
             "{e}"

@@ -3,73 +3,49 @@
 //! (interleaved, so only one encoder batch of pixels is held at a time), then prefill and
 //! generate. The model is loaded once, on first use, and serves any number of videos.
 
+pub mod batch;
+pub mod stages;
+
+pub use stages::{millis, Observer, Silent, Stage, Timings};
+
+use crate::checkpoint::config::PixelSpec;
+use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::generate::config::GenerationConfig;
 use crate::generate::run::{generate, GenerateOptions, Generation};
-use crate::model::config::PixelSpec;
-use crate::model::{ApolloConfig, ApolloModel};
+use crate::model::input::{positions, video_rows};
+use crate::model::{ApolloModel, PromptChunk};
 use crate::prompt::chat::{chat_prompt, user_message};
-use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
+use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::video_prompt;
+use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::extract::for_each_clip;
-use crate::video::preprocess::{ClipTensor, EncoderSpec, Preprocessor};
-use crate::video::sample::{plan, SamplingConfig, SamplingPlan};
+use crate::video::preprocess::{EncoderSpec, Preprocessor};
+use batch::ClipQueue;
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The stages a caller may show progress for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Reading the weights (no steps).
-    Load,
-    /// Decoding and preprocessing, in clips.
-    Decode,
-    /// Both encoders and the connector, in clips.
-    Encode,
-    /// The prompt's forward pass (no steps).
-    Prefill,
-}
-
-/// Receives progress; every method does nothing by default.
-pub trait Observer {
-    fn begin(&mut self, _stage: Stage, _steps: u64) {}
-    fn advance(&mut self, _stage: Stage) {}
-    fn end(&mut self, _stage: Stage) {}
-}
-
-/// An observer that shows nothing.
-pub struct Silent;
-impl Observer for Silent {}
 
 /// A video opened and planned, with its prompt tokenised: everything before the heavy work.
 pub struct Prepared {
     pub video: Video,
     pub info: VideoInfo,
-    pub plan: SamplingPlan,
+    pub plan: ClipPlan,
     /// The whole chat prompt, video placeholders included.
     pub prompt: String,
-    /// Prompt ids with `VIDEO_SLOT` for each video row.
-    pub ids: Vec<i64>,
-    pub video_tokens: usize,
+    /// The prompt as the model takes it: text ids and video rows.
+    pub chunks: Vec<PromptChunk>,
 }
 
-/// Wall-clock time of each stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Timings {
-    /// Loading the model; zero when it was already loaded.
-    pub load: Duration,
-    pub decode: Duration,
-    pub preprocess: Duration,
-    pub encode: Duration,
-    pub prefill: Duration,
-    pub generate: Duration,
-}
+impl Prepared {
+    /// Positions of the prompt: text tokens and video rows.
+    pub fn prompt_tokens(&self) -> usize {
+        positions(&self.chunks)
+    }
 
-/// Milliseconds to the microsecond, as the JSON reports give durations.
-pub fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+    pub fn video_tokens(&self) -> usize {
+        video_rows(&self.chunks)
+    }
 }
 
 pub struct Answer {
@@ -78,9 +54,8 @@ pub struct Answer {
 }
 
 pub struct Pipeline {
-    config: ApolloConfig,
+    checkpoint: Checkpoint,
     tokenizer: PromptTokenizer,
-    generation: GenerationConfig,
     preprocessor: Preprocessor,
     device: Device,
     dtype: DType,
@@ -91,22 +66,17 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Reads a checkpoint's configs and tokenizer; the weights load on first use.
-    pub fn open(dir: &Path, device: Device, dtype: DType) -> Result<Self> {
-        let config = ApolloConfig::load(dir)?;
-        let tokenizer = PromptTokenizer::from_file(&config.llm_dir.join("tokenizer.json"))?;
-        let generation = GenerationConfig::load(&config)?;
+    /// Reads the checkpoint's tokenizer; the weights load on first use.
+    pub fn new(checkpoint: Checkpoint, device: Device, dtype: DType) -> Result<Self> {
+        let tokenizer = PromptTokenizer::from_file(&checkpoint.layout.tokenizer())?;
+        let vision = &checkpoint.config.vision;
         let preprocessor = Preprocessor::new(
-            encoder_spec(EncoderSpec::siglip(), &config.vision.siglip.pixels),
-            encoder_spec(
-                EncoderSpec::internvideo2(),
-                &config.vision.internvideo2.pixels,
-            ),
+            encoder_spec(EncoderSpec::siglip(), &vision.siglip.pixels),
+            encoder_spec(EncoderSpec::internvideo2(), &vision.internvideo2.pixels),
         );
         Ok(Self {
-            config,
+            checkpoint,
             tokenizer,
-            generation,
             preprocessor,
             device,
             dtype,
@@ -115,12 +85,8 @@ impl Pipeline {
         })
     }
 
-    pub fn config(&self) -> &ApolloConfig {
-        &self.config
-    }
-
-    pub fn generation_config(&self) -> &GenerationConfig {
-        &self.generation
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
     }
 
     pub fn tokenizer(&self) -> &PromptTokenizer {
@@ -145,48 +111,44 @@ impl Pipeline {
         self.dtype
     }
 
-    /// The sampling this checkpoint implies: its clip duration, tokens per clip and context.
-    pub fn sampling_defaults(&self) -> SamplingConfig {
-        sampling_defaults(&self.config)
-    }
-
     /// The longest prompt plus answer the language model can hold.
     pub fn context_length(&self) -> usize {
-        self.config.llm.max_position_embeddings
+        self.checkpoint.config.llm.max_position_embeddings
     }
 
     /// Opens `path`, plans its clips and tokenises the prompt; fails if the prompt does not
     /// fit the model's context.
-    pub fn prepare(&self, path: &Path, question: &str, cfg: &SamplingConfig) -> Result<Prepared> {
-        if cfg.num_output_tokens != self.config.connector.num_output_tokens {
+    pub fn prepare(&self, path: &Path, question: &str, cfg: &ClipSampling) -> Result<Prepared> {
+        let tokens_per_clip = self.checkpoint.config.connector.num_output_tokens;
+        if cfg.tokens_per_clip != tokens_per_clip {
             return Err(Error::usage(format!(
-                "this model emits {} tokens per clip, not {}",
-                self.config.connector.num_output_tokens, cfg.num_output_tokens
+                "this model emits {tokens_per_clip} tokens per clip, not {}",
+                cfg.tokens_per_clip
             )));
         }
         let video = Video::open(path)?;
         let info = video.info().clone();
-        let plan = plan(info.total_frames, info.fps, cfg)
+        let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;
         let prompt = chat_prompt(&user_message(
             &video_prompt(
                 &plan,
                 info.duration_s,
                 cfg.clip_duration,
-                cfg.num_output_tokens,
+                cfg.tokens_per_clip,
             ),
             question,
         ));
-        let ids = self.tokenizer.tokenize(&prompt)?;
-        let video_tokens = ids.iter().filter(|&&id| id == VIDEO_SLOT).count();
+        let chunks = self.tokenizer.tokenize(&prompt)?;
+        let (prompt_tokens, video_tokens) = (positions(&chunks), video_rows(&chunks));
         let context = self.context_length();
-        if ids.len() >= context {
+        if prompt_tokens >= context {
             return Err(Error::input(
                 path,
                 format!(
-                    "the prompt needs {} tokens ({video_tokens} video tokens for {} clips) but the \
-                     model's context holds {context}; lower --clip-sampling-ratio (now {})",
-                    ids.len(),
+                    "the prompt needs {prompt_tokens} tokens ({video_tokens} video tokens for {} \
+                     clips) but the model's context holds {context}; lower --clip-sampling-ratio \
+                     (now {})",
                     plan.clips.len(),
                     cfg.clip_sampling_ratio
                 ),
@@ -197,8 +159,7 @@ impl Pipeline {
             info,
             plan,
             prompt,
-            ids,
-            video_tokens,
+            chunks,
         })
     }
 
@@ -209,7 +170,7 @@ impl Pipeline {
         }
         let start = Instant::now();
         observer.begin(Stage::Load, 0);
-        let model = ApolloModel::load(&self.config.dir, &self.device, self.dtype);
+        let model = ApolloModel::load(&self.checkpoint, &self.device, self.dtype);
         observer.end(Stage::Load);
         self.model = Some(model?);
         self.unreported_load = start.elapsed();
@@ -232,7 +193,7 @@ impl Pipeline {
         timings.load = std::mem::take(&mut self.unreported_load);
         let model = self.model.as_mut().expect("loaded above");
         let embeds = model
-            .embed_prompt(&prepared.ids, &rows)
+            .embed_prompt(&prepared.chunks, &rows)
             .map_err(|e| e.or_path(&path))?;
         observer.begin(Stage::Prefill, 0);
         let mut prefilled = false;
@@ -263,24 +224,24 @@ impl Pipeline {
         observer: &mut dyn Observer,
     ) -> Result<(Tensor, Timings)> {
         let model = self.model.as_ref().expect("loaded before encoding");
-        let batch = self.config.encode_batch_size;
         let clips = prepared.plan.clips.len() as u64;
         let mut timings = Timings::default();
-        let mut pending: (Vec<ClipTensor>, Vec<ClipTensor>) = (Vec::new(), Vec::new());
+        let mut queue = ClipQueue::default();
         let mut rows = Vec::new();
-        let mut encode = |pending: &mut (Vec<ClipTensor>, Vec<ClipTensor>),
+        // A batch encoded since `start`: its time, its rows, its clips' progress.
+        let mut record = |done: Option<batch::Encoded>,
+                          start: Instant,
                           observer: &mut dyn Observer,
                           timings: &mut Timings|
          -> Result<()> {
-            let start = Instant::now();
-            rows.push(model.encode_clips(&pending.0, &pending.1)?);
-            self.device.synchronize().map_err(crate::model::runtime)?;
-            timings.encode += start.elapsed();
-            for _ in 0..pending.0.len() {
-                observer.advance(Stage::Encode);
+            if let Some(done) = done {
+                self.device.synchronize()?;
+                timings.encode += start.elapsed();
+                rows.push(done.rows);
+                for _ in 0..done.clips {
+                    observer.advance(Stage::Encode);
+                }
             }
-            pending.0.clear();
-            pending.1.clear();
             Ok(())
         };
         observer.begin(Stage::Decode, clips);
@@ -289,38 +250,21 @@ impl Pipeline {
         let mut busy = Duration::ZERO;
         let result = for_each_clip(&mut prepared.video, &prepared.plan, |_, frames| {
             let t = Instant::now();
-            let (siglip, internvideo2) = self.preprocessor.preprocess_clip(frames);
+            let clip = self.preprocessor.preprocess_clip(frames);
             timings.preprocess += t.elapsed();
             observer.advance(Stage::Decode);
-            pending.0.push(siglip);
-            pending.1.push(internvideo2);
-            if pending.0.len() == batch {
-                encode(&mut pending, observer, &mut timings)?;
-            }
+            let encoding = Instant::now();
+            record(queue.push(model, clip)?, encoding, observer, &mut timings)?;
             busy += t.elapsed();
             Ok(())
         });
         observer.end(Stage::Decode);
         result?;
         timings.decode = start.elapsed() - busy;
-        if !pending.0.is_empty() {
-            encode(&mut pending, observer, &mut timings)?;
-        }
+        let encoding = Instant::now();
+        record(queue.flush(model)?, encoding, observer, &mut timings)?;
         observer.end(Stage::Encode);
-        let rows = Tensor::cat(&rows, 0).map_err(crate::model::runtime)?;
-        Ok((rows, timings))
-    }
-}
-
-/// The sampling a checkpoint implies: its clip duration, tokens per clip and, when it states
-/// one, the context the clip budget is sized against; the reference's defaults otherwise.
-pub fn sampling_defaults(config: &ApolloConfig) -> SamplingConfig {
-    let defaults = SamplingConfig::default();
-    SamplingConfig {
-        clip_duration: config.clip_duration,
-        num_output_tokens: config.connector.num_output_tokens,
-        model_max_length: config.model_max_length.unwrap_or(defaults.model_max_length),
-        ..defaults
+        Ok((Tensor::cat(&rows, 0)?, timings))
     }
 }
 

@@ -12,7 +12,12 @@
 //! and from the Qwen2.5 configs the llm_cfg of each checkpoint copies.
 
 use super::config::ApolloConfig;
+use super::layout::{
+    Component, CONFIG, GENERATION_CONFIG, INDEX, PREPROCESSOR_CONFIG, SINGLE, TOKENIZER,
+};
 use crate::error::{Error, Kind, Result};
+use crate::prompt::byte_level::char_of_byte;
+use crate::rng::SeededRng;
 use crate::video::preprocess::ClipTensor;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -173,7 +178,7 @@ pub fn write_checkpoint(dir: &Path, preset: Preset, layers: Layers) -> Result<()
         layers: llm_layers,
         ..preset.qwen()
     };
-    let vision = dir.join("vision_tower");
+    let vision = dir.join(Component::VisionTower.folder());
     write_siglip(&vision.join(SIGLIP_DIR), siglip_layers)?;
     // The published config has no `depth`: the loader's default of 40 applies.
     let depth = (iv2_depth != IV2_DEPTH).then_some(iv2_depth);
@@ -182,11 +187,11 @@ pub fn write_checkpoint(dir: &Path, preset: Preset, layers: Layers) -> Result<()
         "configs": {}, "model_type": "hybrid_vision_tower", "num_vision_encoders": 2,
         "token_output_shape": GRID, "vision_towers": [SIGLIP_DIR, IV2_DIR],
     });
-    write_json(&vision.join("config.json"), &vision_cfg)?;
-    let connector_cfg = write_connector(&dir.join("mm_connector"), qwen.hidden)?;
-    let llm_cfg = write_llm(&dir.join("llm"), &qwen)?;
+    write_json(&vision.join(CONFIG), &vision_cfg)?;
+    let connector_cfg = write_connector(&dir.join(Component::Connector.folder()), qwen.hidden)?;
+    let llm_cfg = write_llm(&dir.join(Component::Llm.folder()), &qwen)?;
     write_json(
-        &dir.join("config.json"),
+        &dir.join(CONFIG),
         &top_config(&qwen, llm_cfg, vision_cfg, connector_cfg),
     )
 }
@@ -226,7 +231,7 @@ fn write_siglip(dir: &Path, layers: usize) -> Result<()> {
     let d = SIGLIP_HIDDEN;
     let grid = SIGLIP_IMAGE / PATCH;
     write_json(
-        &dir.join("config.json"),
+        &dir.join(CONFIG),
         &json!({
             "architectures": ["SiglipVisionModel"], "attention_dropout": 0.0,
             "hidden_act": "gelu_pytorch_tanh", "hidden_size": d, "image_size": SIGLIP_IMAGE,
@@ -237,7 +242,7 @@ fn write_siglip(dir: &Path, layers: usize) -> Result<()> {
         }),
     )?;
     write_json(
-        &dir.join("preprocessor_config.json"),
+        &dir.join(PREPROCESSOR_CONFIG),
         &json!({
             "do_convert_rgb": null, "do_normalize": true, "do_rescale": true, "do_resize": true,
             "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "SiglipImageProcessor",
@@ -275,7 +280,7 @@ fn write_siglip(dir: &Path, layers: usize) -> Result<()> {
     t.norm(&format!("{h}.layernorm"), d, true);
     t.linear(&format!("{h}.mlp.fc1"), d, SIGLIP_INTERMEDIATE, true);
     t.linear(&format!("{h}.mlp.fc2"), SIGLIP_INTERMEDIATE, d, true);
-    write_safetensors(&dir.join("model.safetensors"), &t.0)
+    write_safetensors(&dir.join(SINGLE), &t.0)
 }
 
 /// InternVideo2 as the training class saves it (no wrapper prefix), with its image and CLIP
@@ -299,7 +304,7 @@ fn write_internvideo2(dir: &Path, blocks: usize, depth: Option<usize>) -> Result
     if let Some(depth) = depth {
         cfg["depth"] = json!(depth);
     }
-    write_json(&dir.join("config.json"), &cfg)?;
+    write_json(&dir.join(CONFIG), &cfg)?;
 
     let d = IV2_HIDDEN;
     let image_tokens = 1 + (IV2_IMAGE / PATCH).pow(2);
@@ -345,7 +350,7 @@ fn write_internvideo2(dir: &Path, blocks: usize, depth: Option<usize>) -> Result
         true,
     );
     t.norm("final_clip_decoder.norm", IV2_CLIP_TEACHER_FINAL, true);
-    write_safetensors(&dir.join("model.safetensors"), &t.0)
+    write_safetensors(&dir.join(SINGLE), &t.0)
 }
 
 /// The connector ("mlp1x_gelu" projector, one-layer perceiver); returns its config.
@@ -360,7 +365,7 @@ fn write_connector(dir: &Path, hidden: usize) -> Result<Value> {
         "resampler_type": "perciver", "rms_norm_eps": 1e-6, "text_hidden_size": hidden,
         "token_input_shape": GRID, "torch_dtype": "bfloat16", "vision_hidden_size": vision,
     });
-    write_json(&dir.join("config.json"), &cfg)?;
+    write_json(&dir.join(CONFIG), &cfg)?;
     let (q, kv) = (
         RESAMPLER_HEADS * RESAMPLER_HEAD_DIM,
         RESAMPLER_KV_HEADS * RESAMPLER_HEAD_DIM,
@@ -381,7 +386,7 @@ fn write_connector(dir: &Path, hidden: usize) -> Result<Value> {
     t.linear(&format!("{l}.mlp.up_proj"), hidden, inner, false);
     t.linear(&format!("{l}.mlp.down_proj"), inner, hidden, false);
     t.weighted_norm("resampler.norm", hidden);
-    write_safetensors(&dir.join("model.safetensors"), &t.0)?;
+    write_safetensors(&dir.join(SINGLE), &t.0)?;
     Ok(cfg)
 }
 
@@ -397,16 +402,16 @@ fn write_llm(dir: &Path, q: &Qwen) -> Result<Value> {
         "rope_theta": 1000000.0, "tie_word_embeddings": q.tied, "torch_dtype": "bfloat16",
         "use_cache": true, "use_sliding_window": false, "vocab_size": q.vocab,
     });
-    write_json(&dir.join("config.json"), &cfg)?;
+    write_json(&dir.join(CONFIG), &cfg)?;
     write_json(
-        &dir.join("generation_config.json"),
+        &dir.join(GENERATION_CONFIG),
         &json!({
             "bos_token_id": BOS, "do_sample": true, "eos_token_id": [EOS, BOS],
             "pad_token_id": BOS, "repetition_penalty": 1.05, "temperature": 0.7, "top_k": 20,
             "top_p": 0.8,
         }),
     )?;
-    write_json(&dir.join("tokenizer.json"), &byte_level_tokenizer())?;
+    write_json(&dir.join(TOKENIZER), &byte_level_tokenizer())?;
 
     let (h, head_dim) = (q.hidden, q.hidden / q.heads);
     let mut t = Specs::default();
@@ -467,7 +472,7 @@ fn write_shards(dir: &Path, specs: Vec<Spec>) -> Result<()> {
         }
     }
     write_json(
-        &dir.join("model.safetensors.index.json"),
+        &dir.join(INDEX),
         &json!({"metadata": {"total_size": total_size}, "weight_map": weight_map}),
     )
 }
@@ -498,7 +503,7 @@ fn split_shards(specs: Vec<Spec>, limit: u64) -> Vec<Vec<Spec>> {
 fn byte_level_tokenizer() -> Value {
     let mut vocab = serde_json::Map::new();
     for byte in 0..=255u8 {
-        vocab.insert(byte_char(byte).to_string(), json!(byte));
+        vocab.insert(char_of_byte(byte).to_string(), json!(byte));
     }
     let specials = [
         (BOS, "<|endoftext|>"),
@@ -527,17 +532,6 @@ fn byte_level_tokenizer() -> Value {
     })
 }
 
-/// GPT-2's `bytes_to_unicode`: printable bytes stand for themselves, the others for the
-/// characters from U+0100 on, in byte order.
-fn byte_char(byte: u8) -> char {
-    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-    if printable(byte) {
-        return char::from(byte);
-    }
-    let rank = (0..byte).filter(|&b| !printable(b)).count() as u32;
-    char::from_u32(256 + rank).expect("a valid code point")
-}
-
 /// Random pixels for one clip of each encoder, shaped as the preprocessor makes them
 /// (SigLIP (frames, 3, size, size), InternVideo2 (3, frames, size, size)), values in [-1, 1).
 pub fn random_clip(config: &ApolloConfig, seed: u64) -> (ClipTensor, ClipTensor) {
@@ -547,10 +541,8 @@ pub fn random_clip(config: &ApolloConfig, seed: u64) -> (ClipTensor, ClipTensor)
         config.vision.internvideo2.pixels.size,
     );
     let clip = |shape: [usize; 4], seed: u64| {
-        let mut rng = XorShift::new(seed);
-        let data = (0..shape.iter().product())
-            .map(|_| rng.unit() * 2.0 - 1.0)
-            .collect();
+        let mut rng = SeededRng::new(seed);
+        let data = (0..shape.iter().product()).map(|_| rng.signed()).collect();
         ClipTensor { shape, data }
     };
     (
@@ -572,31 +564,6 @@ fn create_parent(path: &Path) -> Result<()> {
 
 fn write_error(path: &Path, e: std::io::Error) -> Error {
     Error::new(Kind::Runtime, Some(path), format!("cannot write: {e}"))
-}
-
-/// xorshift64: cheap, and variety is all random weights need.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        // splitmix64 of the seed: never zero, and nearby seeds give unrelated streams.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Self((z ^ (z >> 31)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
 }
 
 /// How a tensor is filled.
@@ -725,11 +692,11 @@ fn safetensors_header(specs: &[Spec]) -> Vec<u8> {
 /// Streams one tensor's values as little-endian bf16, `CHUNK` at a time. Random tensors are
 /// seeded by their name, so a tensor's values do not depend on which file holds it.
 fn write_values(out: &mut impl Write, spec: &Spec, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut rng = XorShift::new(fnv1a(&spec.name));
+    let mut rng = SeededRng::new(fnv1a(&spec.name));
     let mut value = || match spec.fill {
         // 16 random bits as a signed fraction: uniform on [-1, 1), variance 1/3.
         Fill::Random(std) => {
-            (rng.next() >> 48) as u16 as i16 as f32 * (std * 3f32.sqrt() / 32768.0)
+            (rng.next_u64() >> 48) as u16 as i16 as f32 * (std * 3f32.sqrt() / 32768.0)
         }
         Fill::Constant(v) => v,
     };
@@ -737,17 +704,11 @@ fn write_values(out: &mut impl Write, spec: &Spec, buf: &mut Vec<u8>) -> std::io
     while left > 0 {
         let n = left.min(CHUNK);
         buf.clear();
-        buf.extend((0..n).flat_map(|_| bf16_bits(value()).to_le_bytes()));
+        buf.extend((0..n).flat_map(|_| half::bf16::from_f32(value()).to_le_bytes()));
         out.write_all(buf)?;
         left -= n;
     }
     Ok(())
-}
-
-/// f32 to bf16, rounding to nearest even (the values here are finite).
-fn bf16_bits(x: f32) -> u16 {
-    let bits = x.to_bits();
-    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
 /// FNV-1a: a stable hash of a tensor name, for its seed.
@@ -760,7 +721,7 @@ fn fnv1a(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prompt::tokens::{PromptTokenizer, VIDEO_SLOT};
+    use crate::prompt::tokens::{reference_ids, PromptTokenizer, VIDEO_SLOT};
     use candle_core::{DType, Device};
 
     #[test]
@@ -798,21 +759,12 @@ mod tests {
         let path = dir.path().join("tokenizer.json");
         write_json(&path, &byte_level_tokenizer()).unwrap();
         let tok = PromptTokenizer::from_file(&path).unwrap();
-        let ids = tok
+        let chunks = tok
             .tokenize("<|im_start|>a é\n<|video_token|><|im_end|>")
             .unwrap();
         // "é" is two bytes, 0xC3 0xA9.
         let want = [151644, 97, 32, 0xC3, 0xA9, 10, VIDEO_SLOT, 151645];
-        assert_eq!(ids, want);
-    }
-
-    #[test]
-    fn maps_bytes_to_characters_as_gpt2_does() {
-        assert_eq!(byte_char(b'A'), 'A');
-        assert_eq!(byte_char(0), '\u{100}');
-        assert_eq!(byte_char(b' '), '\u{120}');
-        assert_eq!(byte_char(b'\n'), '\u{10a}');
-        assert_eq!(byte_char(0xAD), '\u{143}');
+        assert_eq!(reference_ids(&chunks), want);
     }
 
     #[test]

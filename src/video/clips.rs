@@ -6,25 +6,25 @@ use serde::Serialize;
 
 /// The knobs of the sampling; defaults are those of Apollo-3B-t32.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SamplingConfig {
+pub struct ClipSampling {
     /// Seconds of video per clip.
     pub clip_duration: f64,
     /// Frames sampled per clip.
     pub frames_per_clip: usize,
     /// Video tokens the connector emits per clip.
-    pub num_output_tokens: usize,
+    pub tokens_per_clip: usize,
     /// The language model's context budget the clips are sized against.
     pub model_max_length: usize,
     /// Share of `model_max_length` that video tokens may take.
     pub clip_sampling_ratio: f64,
 }
 
-impl Default for SamplingConfig {
+impl Default for ClipSampling {
     fn default() -> Self {
         Self {
             clip_duration: 2.0,
             frames_per_clip: 4,
-            num_output_tokens: 128,
+            tokens_per_clip: 128,
             model_max_length: 16384,
             clip_sampling_ratio: 0.65,
         }
@@ -41,13 +41,13 @@ pub struct Clip {
 
 /// What the model will see of one video.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SamplingPlan {
+pub struct ClipPlan {
     /// The share of the video's clips kept under the token budget (1 for short videos).
     pub effective_ratio: f64,
     pub clips: Vec<Clip>,
 }
 
-impl SamplingPlan {
+impl ClipPlan {
     /// Distinct frame indices, ascending: what the decoder must produce.
     pub fn frames_to_decode(&self) -> Vec<u64> {
         let mut all: Vec<u64> = self
@@ -77,7 +77,7 @@ pub enum PlanError {
     },
 }
 
-impl SamplingConfig {
+impl ClipSampling {
     pub fn validate(&self) -> Result<(), PlanError> {
         if !(self.clip_duration.is_finite() && self.clip_duration > 0.0) {
             return Err(PlanError::BadConfig("clip duration must be positive"));
@@ -85,7 +85,7 @@ impl SamplingConfig {
         if self.frames_per_clip == 0 {
             return Err(PlanError::BadConfig("frames per clip must be at least 1"));
         }
-        if self.num_output_tokens == 0 {
+        if self.tokens_per_clip == 0 {
             return Err(PlanError::BadConfig("tokens per clip must be at least 1"));
         }
         if self.model_max_length == 0 {
@@ -101,13 +101,13 @@ impl SamplingConfig {
     /// evaluated in the reference's order so the float result is identical.
     pub fn effective_ratio(&self, duration_s: f64) -> f64 {
         let budget = self.model_max_length as f64 * self.clip_sampling_ratio;
-        let wanted = duration_s * self.num_output_tokens as f64 / self.clip_duration;
+        let wanted = duration_s * self.tokens_per_clip as f64 / self.clip_duration;
         (budget / wanted).min(1.0)
     }
 }
 
 /// Plans the clips of a video with `total_frames` frames at `fps` (average) frames per second.
-pub fn plan(total_frames: u64, fps: f64, cfg: &SamplingConfig) -> Result<SamplingPlan, PlanError> {
+pub fn plan_clips(total_frames: u64, fps: f64, cfg: &ClipSampling) -> Result<ClipPlan, PlanError> {
     cfg.validate()?;
     if total_frames == 0 {
         return Err(PlanError::NoFrames);
@@ -135,7 +135,7 @@ pub fn plan(total_frames: u64, fps: f64, cfg: &SamplingConfig) -> Result<Samplin
             })
         })
         .collect::<Result<Vec<_>, PlanError>>()?;
-    Ok(SamplingPlan {
+    Ok(ClipPlan {
         effective_ratio: ratio,
         clips,
     })
@@ -163,7 +163,7 @@ fn clip_step(total_frames: i64, clip_len: i64, num_clips: i64) -> i64 {
 /// The reference's `calculate_sample_indices`; indices may be negative in its degenerate
 /// low-fps case, which the caller rejects.
 fn sample_indices(
-    cfg: &SamplingConfig,
+    cfg: &ClipSampling,
     total_frames: u64,
     fps: f64,
     duration: f64,
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn short_video_is_one_clip_of_every_other_frame() {
-        let p = plan(10, 5.0, &SamplingConfig::default()).unwrap();
+        let p = plan_clips(10, 5.0, &ClipSampling::default()).unwrap();
         assert_eq!(p.effective_ratio, 1.0);
         assert_eq!(p.clips.len(), 1);
         assert_eq!(p.clips[0].frame_indices, vec![1, 3, 5, 7]);
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn hour_long_video_is_capped_by_the_budget() {
-        let p = plan(108_000, 30.0, &SamplingConfig::default()).unwrap();
+        let p = plan_clips(108_000, 30.0, &ClipSampling::default()).unwrap();
         assert_eq!(p.clips.len(), 84);
         assert!(p.effective_ratio < 1.0);
         // frame_step 15 at 30 fps: each clip covers 60 frames in the middle of its partition.
@@ -258,25 +258,28 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_are_errors() {
-        let cfg = SamplingConfig::default();
-        assert_eq!(plan(0, 30.0, &cfg), Err(PlanError::NoFrames));
+        let cfg = ClipSampling::default();
+        assert_eq!(plan_clips(0, 30.0, &cfg), Err(PlanError::NoFrames));
         assert!(matches!(
-            plan(10, 0.0, &cfg),
+            plan_clips(10, 0.0, &cfg),
             Err(PlanError::BadFrameRate(_))
         ));
         assert!(matches!(
-            plan(10, f64::NAN, &cfg),
+            plan_clips(10, f64::NAN, &cfg),
             Err(PlanError::BadFrameRate(_))
         ));
         // Below 0.5 fps the reference computes index -1: refuse rather than guess.
         assert!(matches!(
-            plan(10, 0.2, &cfg),
+            plan_clips(10, 0.2, &cfg),
             Err(PlanError::FrameRateTooLow { .. })
         ));
-        let bad = SamplingConfig {
+        let bad = ClipSampling {
             frames_per_clip: 0,
             ..cfg
         };
-        assert!(matches!(plan(10, 30.0, &bad), Err(PlanError::BadConfig(_))));
+        assert!(matches!(
+            plan_clips(10, 30.0, &bad),
+            Err(PlanError::BadConfig(_))
+        ));
     }
 }

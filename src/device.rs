@@ -2,7 +2,7 @@
 //! there, else the CPU; bf16 on CUDA (what the checkpoints were trained in), f32 on the CPU
 //! (where bf16 arithmetic is slow and gains nothing).
 
-use super::without_backtrace;
+use crate::error::without_backtrace;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device};
 use std::str::FromStr;

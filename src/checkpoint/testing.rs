@@ -2,26 +2,10 @@
 //! the published layout (with the extras a real one carries: SigLIP's head, InternVideo2's
 //! distillation heads, a sharded llm) for load and failure tests.
 
-use candle_core::{Device, Tensor};
+use crate::rng::random_tensor;
+use candle_core::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Values in [-1, 1) from a linear congruential generator: tests need variety, not statistics.
-pub fn randn(shape: &[usize], seed: u64) -> Tensor {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let n = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-}
 
 /// Collects named random tensors for one safetensors file.
 #[derive(Default)]
@@ -33,7 +17,7 @@ impl Tensors {
     fn add(&mut self, name: impl Into<String>, shape: &[usize]) {
         let seed = self.map.len() as u64 + 1;
         // Scaled down so that deep products stay in a tame range.
-        let t = (randn(shape, seed) * 0.5).unwrap();
+        let t = (random_tensor(shape, seed) * 0.5).unwrap();
         self.map.insert(name.into(), t);
     }
 

@@ -1,14 +1,17 @@
-//! The next-token choice as transformers' `generate` makes it: the repetition penalty on the
-//! logits of tokens already generated, then (when sampling) temperature, top-k and top-p, and
-//! a draw from the softmax; without sampling, the first maximum.
+//! Token sampling, the next-token choice as transformers' `generate` makes it: the repetition
+//! penalty on the logits of tokens already generated, then (when sampling) temperature, top-k
+//! and top-p, and a draw from the softmax; without sampling, the first maximum. (Not
+//! candle-transformers' `LogitsProcessor`, which has no repetition penalty.)
 
+use crate::model::TokenId;
 use rand::distr::{weighted::WeightedIndex, Distribution};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// Generation settings; `temperature == 0` means greedy decoding.
+/// Token-sampling settings (the JSON records' `sampling`); `temperature == 0` means greedy
+/// decoding.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SamplingParams {
+pub struct TokenSampling {
     pub temperature: f32,
     pub top_p: f32,
     /// 0 turns top-k off.
@@ -17,14 +20,14 @@ pub struct SamplingParams {
     pub repetition_penalty: f32,
 }
 
-pub struct LogitsProcessor {
-    params: SamplingParams,
+pub struct TokenSampler {
+    params: TokenSampling,
     rng: StdRng,
 }
 
-impl LogitsProcessor {
-    /// A processor whose draws are fixed by `seed`.
-    pub fn new(params: SamplingParams, seed: u64) -> Self {
+impl TokenSampler {
+    /// A sampler whose draws are fixed by `seed`.
+    pub fn new(params: TokenSampling, seed: u64) -> Self {
         Self {
             params,
             rng: StdRng::seed_from_u64(seed),
@@ -32,7 +35,7 @@ impl LogitsProcessor {
     }
 
     /// The next token from one position's logits, given the tokens generated so far.
-    pub fn next_token(&mut self, logits: &[f32], generated: &[u32]) -> u32 {
+    pub fn next_token(&mut self, logits: &[f32], generated: &[TokenId]) -> TokenId {
         let mut scores = logits.to_vec();
         apply_repetition_penalty(&mut scores, generated, self.params.repetition_penalty);
         if self.params.temperature <= 0.0 {
@@ -123,8 +126,8 @@ fn softmax(scores: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn greedy(penalty: f32) -> SamplingParams {
-        SamplingParams {
+    fn greedy(penalty: f32) -> TokenSampling {
+        TokenSampling {
             temperature: 0.0,
             top_p: 1.0,
             top_k: 0,
@@ -134,7 +137,7 @@ mod tests {
 
     #[test]
     fn greedy_takes_the_first_maximum() {
-        let mut p = LogitsProcessor::new(greedy(1.0), 0);
+        let mut p = TokenSampler::new(greedy(1.0), 0);
         assert_eq!(p.next_token(&[0.5, 2.0, 2.0, -1.0], &[]), 1);
     }
 
@@ -143,7 +146,7 @@ mod tests {
         let mut scores = vec![2.0, -2.0, 1.5];
         apply_repetition_penalty(&mut scores, &[0, 1, 0], 2.0);
         assert_eq!(scores, vec![1.0, -4.0, 1.5]);
-        let mut p = LogitsProcessor::new(greedy(2.0), 0);
+        let mut p = TokenSampler::new(greedy(2.0), 0);
         assert_eq!(p.next_token(&[2.0, -2.0, 1.5], &[0]), 2);
     }
 
@@ -164,7 +167,7 @@ mod tests {
 
     #[test]
     fn sampling_is_reproducible_by_seed_and_stays_in_the_nucleus() {
-        let params = SamplingParams {
+        let params = TokenSampling {
             temperature: 0.7,
             top_p: 0.9,
             top_k: 3,
@@ -172,7 +175,7 @@ mod tests {
         };
         let logits = [1.0, 0.5, 3.0, 2.9, 2.8, -5.0];
         let draw = |seed| {
-            let mut p = LogitsProcessor::new(params, seed);
+            let mut p = TokenSampler::new(params, seed);
             (0..50)
                 .map(|_| p.next_token(&logits, &[]))
                 .collect::<Vec<_>>()
