@@ -1,7 +1,7 @@
 //! `apollo bench`: speed and memory at a published model size with random weights, as one
 //! JSON object on stdout (see README, Speed).
 
-use super::printer::Printer;
+use super::printer::{note, Printer};
 use crate::bench::{run as run_bench, BenchConfig};
 use crate::checkpoint::synthetic::{Layers, Preset};
 use crate::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
@@ -90,7 +90,7 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
     };
     let report = run_bench(&config, |step| {
         if !quiet {
-            eprintln!("apollo bench: {step}");
+            note(format!("apollo bench: {step}"));
         }
     })?;
     out.record(&report)?;

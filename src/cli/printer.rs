@@ -1,6 +1,6 @@
 //! The one way output reaches the user, as ripgrep and uv do it: answers and records go to
 //! stdout through a [`Printer`], flushed as they are made; errors go to stderr as one line
-//! each through [`report`]. When the reader of stdout goes away (`apollo ... | head`), the
+//! each through [`report`], and so do the steps of a long run ([`note`]). When the reader of stdout goes away (`apollo ... | head`), the
 //! write fails with [`Kind::OutputClosed`](crate::error::Kind::OutputClosed) and the command
 //! ends quietly with success; any other write failure is one error line and exit 1.
 
@@ -53,9 +53,14 @@ impl Printer {
 /// An error as one line on stderr, `apollo: <error>`; a closed stdout is no error to report.
 pub fn report(e: &Error) {
     if e.kind != Kind::OutputClosed {
-        // Nowhere left to report a failure to write to stderr itself.
-        let _ = writeln!(std::io::stderr(), "apollo: {e}");
+        note(format!("apollo: {e}"));
     }
+}
+
+/// One line on stderr (an error, or a step of a long run).
+pub fn note(line: impl Display) {
+    // Nowhere is left to report a failure to write to stderr itself.
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! can be compared across implementations. They are those of the model's own distribution:
 //! log-softmax of the raw logits, before repetition penalty, temperature, top-k or top-p.
 
+use crate::model::TokenId;
 use crate::prompt::tokens::PromptTokenizer;
 use serde::Serialize;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 pub struct TokenLogprob {
     /// The token's text; U+FFFD where it holds only part of a character (see `bytes`).
     pub token: String,
-    pub id: u32,
+    pub id: TokenId,
     pub logprob: f64,
     /// The exact bytes the token stands for.
     pub bytes: Vec<u8>,
@@ -20,7 +21,7 @@ pub struct TokenLogprob {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alternative {
     pub token: String,
-    pub id: u32,
+    pub id: TokenId,
     pub logprob: f64,
     pub bytes: Vec<u8>,
 }
@@ -28,12 +29,12 @@ pub struct Alternative {
 /// The chosen token's entry from one position's logits, with the `k` best alternatives.
 pub fn token_logprob(
     logits: &[f32],
-    chosen: u32,
+    chosen: TokenId,
     k: usize,
     tokenizer: &PromptTokenizer,
 ) -> TokenLogprob {
     let logprobs = log_softmax(logits);
-    let describe = |id: u32| {
+    let describe = |id: TokenId| {
         let bytes = tokenizer.token_bytes(id);
         (String::from_utf8_lossy(&bytes).into_owned(), bytes)
     };
@@ -75,8 +76,8 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 }
 
 /// Ids of the `k` largest values, largest first; ties go to the lower id.
-fn top_k(values: &[f32], k: usize) -> Vec<u32> {
-    let mut ids: Vec<u32> = (0..values.len() as u32).collect();
+fn top_k(values: &[f32], k: usize) -> Vec<TokenId> {
+    let mut ids: Vec<TokenId> = (0..values.len() as TokenId).collect();
     ids.sort_by(|&a, &b| {
         values[b as usize]
             .total_cmp(&values[a as usize])

@@ -5,7 +5,7 @@ use super::logprobs::{token_logprob, TokenLogprob};
 use super::sampler::{TokenSampler, TokenSampling};
 use super::stream::TextStream;
 use crate::error::Result;
-use crate::model::ApolloModel;
+use crate::model::{ApolloModel, TokenId};
 use crate::prompt::chat::STOP_STRING;
 use crate::prompt::tokens::PromptTokenizer;
 use candle_core::Tensor;
@@ -20,7 +20,7 @@ pub struct GenerateOptions {
     /// Alternatives per token to report; `None` reports no logprobs.
     pub logprobs: Option<usize>,
     /// Eos ids of the checkpoint's generation config.
-    pub eos_token_ids: Vec<u32>,
+    pub eos_token_ids: Vec<TokenId>,
     /// Positions the model can hold, prompt included.
     pub context_length: usize,
 }
@@ -38,7 +38,7 @@ pub enum Finish {
 #[derive(Debug, Clone)]
 pub struct Generation {
     /// Every generated id, the final eos included.
-    pub ids: Vec<u32>,
+    pub ids: Vec<TokenId>,
     pub text: String,
     pub finish: Finish,
     pub logprobs: Option<Vec<TokenLogprob>>,
@@ -59,7 +59,7 @@ pub fn generate(
 ) -> Result<Generation> {
     let prompt_len = embeds.dim(0)?;
     let mut sampler = TokenSampler::new(options.sampling, options.seed);
-    let mut stream = TextStream::new(|ids: &[u32]| tokenizer.decode(ids), STOP_STRING);
+    let mut stream = TextStream::new(|ids: &[TokenId]| tokenizer.decode(ids), STOP_STRING);
     let mut ids = Vec::new();
     // The answer is exactly what was streamed.
     let mut text = String::new();

@@ -56,7 +56,7 @@ impl TokenSampler {
 }
 
 /// Divides positive and multiplies negative logits of each generated token by `penalty`.
-fn apply_repetition_penalty(scores: &mut [f32], generated: &[u32], penalty: f32) {
+fn apply_repetition_penalty(scores: &mut [f32], generated: &[TokenId], penalty: f32) {
     if penalty == 1.0 {
         return;
     }
@@ -71,14 +71,14 @@ fn apply_repetition_penalty(scores: &mut [f32], generated: &[u32], penalty: f32)
 }
 
 /// The first index of the largest score, as `torch.argmax` picks it.
-fn argmax(scores: &[f32]) -> u32 {
+fn argmax(scores: &[f32]) -> TokenId {
     let mut best = 0;
     for (i, &s) in scores.iter().enumerate() {
         if s > scores[best] {
             best = i;
         }
     }
-    best as u32
+    best as TokenId
 }
 
 /// Keeps the scores at least as large as the k-th largest (ties kept, as transformers does).

@@ -8,10 +8,11 @@
 //! spelled it out in plain text.
 
 use crate::error::Result;
+use crate::model::TokenId;
 
 pub struct TextStream<D> {
     decode: D,
-    ids: Vec<u32>,
+    ids: Vec<TokenId>,
     stop: String,
     /// Bytes of the answer already handed out.
     emitted: usize,
@@ -27,7 +28,7 @@ pub struct Step {
     pub stopped: bool,
 }
 
-impl<D: Fn(&[u32]) -> Result<String>> TextStream<D> {
+impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
     /// `decode` turns ids into text with special tokens skipped; `stop` ends the answer.
     pub fn new(decode: D, stop: &str) -> Self {
         Self {
@@ -40,7 +41,7 @@ impl<D: Fn(&[u32]) -> Result<String>> TextStream<D> {
     }
 
     /// Adds a generated token and returns the text it settles.
-    pub fn push(&mut self, id: u32) -> Result<Step> {
+    pub fn push(&mut self, id: TokenId) -> Result<Step> {
         self.ids.push(id);
         let full = (self.decode)(&self.ids)?;
         if let Some(at) = full.find(&self.stop) {

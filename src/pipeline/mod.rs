@@ -89,10 +89,6 @@ impl Pipeline {
         &self.checkpoint
     }
 
-    pub fn tokenizer(&self) -> &PromptTokenizer {
-        &self.tokenizer
-    }
-
     pub fn preprocessor(&self) -> &Preprocessor {
         &self.preprocessor
     }

@@ -76,7 +76,7 @@ pub(crate) fn read_json<T: DeserializeOwned>(file: &Path) -> Result<T> {
 impl ApolloConfig {
     /// The configs of the component folders `layout` names, with config.json's shared values.
     pub fn read(top: &TopConfig, layout: &Layout) -> Result<Self> {
-        let file = layout.dir.join(CONFIG);
+        let file = layout.config_file();
         let missing = |key: &str| config_error(&file, format!("{key} is missing"));
         let encode_batch_size = top
             .encode_batch_size

@@ -7,17 +7,19 @@
 //! frames the decoder seeks to the keyframe before each needed region, drops packets before
 //! it without decoding them, and decodes forward, converting only the frames that are kept.
 
+mod rgb;
+mod run;
+
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
 use crate::error::{Error, Result};
+use rgb::Scaler;
+use run::Run;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use video_rs::ffmpeg::packet::Ref as _;
-use video_rs::ffmpeg::{
-    self, codec, decoder, format, frame, media, software::scaling, util::error::EAGAIN, Discard,
-    Packet,
-};
+use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
 
 /// What the reference reads of a video (decord: frame count and average frame rate).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,42 +65,6 @@ pub struct Video {
     has_pts: bool,
     rotation: Rotation,
     scaler: Option<Scaler>,
-}
-
-/// Where one run of decoding stands.
-struct Run<'a> {
-    /// The wanted presentation indices, ascending, and the next one to hand over.
-    indices: &'a [u64],
-    next: usize,
-    /// Decode-order position of the next packet to feed.
-    fed: usize,
-    /// Frames output so far, for streams numbered by counting.
-    counted: u64,
-    /// The end of the stream was reached; the decoder gives what it still holds.
-    draining: bool,
-}
-
-impl<'a> Run<'a> {
-    /// A run handing over `indices[next..]`, feeding from decode position `fed`.
-    fn new(indices: &'a [u64], next: usize, fed: usize) -> Self {
-        Self {
-            indices,
-            next,
-            fed,
-            counted: 0,
-            draining: false,
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.next == self.indices.len()
-    }
-}
-
-/// An RGB converter for one source format and size.
-struct Scaler {
-    context: scaling::Context,
-    source: (format::Pixel, u32, u32),
 }
 
 fn ffmpeg_init() {
@@ -343,195 +309,6 @@ impl Video {
         self.decoder.flush();
         self.decoder.skip_frame(Discard::Default);
         Ok(())
-    }
-
-    /// Decodes from the demuxer's position to the end and hands over `indices` (ascending),
-    /// converting those for which `convert` says so: every frame is decoded.
-    fn decode_sequentially(
-        &mut self,
-        indices: &[u64],
-        convert: &dyn Fn(u64) -> bool,
-        sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
-    ) -> Result<()> {
-        let mut run = Run::new(indices, 0, 0);
-        if run.done() {
-            return Ok(());
-        }
-        let mut frame = frame::Video::empty();
-        loop {
-            while let Some(shown) = self.receive_wanted(&mut run, &mut frame)? {
-                if convert(shown) {
-                    sink(shown, self.convert_rgb(&frame)?)?;
-                }
-                if run.done() {
-                    return Ok(());
-                }
-            }
-            if let Some((packet, _)) = self.next_packet(&mut run)? {
-                self.send(&packet)?;
-            }
-        }
-    }
-
-    /// Decodes from the keyframe just sought to (`run.fed`) and hands over the wanted frames
-    /// until the next one is better reached by a new seek: frames that are neither wanted nor
-    /// referenced by others are not decoded at all. Returns the new `run.next`.
-    fn decode_from_keyframe(
-        &mut self,
-        mut run: Run,
-        sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
-    ) -> Result<usize> {
-        let mut frame = frame::Video::empty();
-        loop {
-            while let Some(shown) = self.receive_wanted(&mut run, &mut frame)? {
-                sink(shown, self.convert_rgb(&frame)?)?;
-                if run.done() {
-                    return Ok(run.next);
-                }
-                // A keyframe not yet fed that still reaches the next target: seeking there
-                // is cheaper than decoding the rest of this group of pictures.
-                let key = self.keyframes[self.keyframe_for(run.indices[run.next])];
-                if !run.draining && key > run.fed {
-                    return Ok(run.next);
-                }
-            }
-            if let Some((packet, order)) = self.next_packet(&mut run)? {
-                let wanted = self
-                    .packets
-                    .get(order)
-                    .and_then(|p| self.shown_index(p.pts))
-                    .is_some_and(|i| run.indices[run.next..].binary_search(&i).is_ok());
-                self.decoder.skip_frame(if wanted {
-                    Discard::Default
-                } else {
-                    Discard::NonReference
-                });
-                self.send(&packet)?;
-            }
-        }
-    }
-
-    /// The next wanted frame the decoder has ready, in `frame`, with its presentation index
-    /// (`run.next` moves past it); `None` when the decoder needs more packets.
-    fn receive_wanted(&mut self, run: &mut Run, frame: &mut frame::Video) -> Result<Option<u64>> {
-        let path = &self.info.path;
-        let broken = |i: u64| Error::input(path, format!("frame {i} could not be decoded"));
-        loop {
-            match self.decoder.receive_frame(frame) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(None),
-                Err(ffmpeg::Error::Eof) => return Err(broken(run.indices[run.next])),
-                Err(e) => return Err(Error::input(path, format!("decode error ({e})"))),
-            }
-            let shown = if self.has_pts {
-                let Some(shown) = frame
-                    .timestamp()
-                    .or(frame.pts())
-                    .and_then(|t| self.shown_index(t))
-                else {
-                    continue;
-                };
-                shown
-            } else {
-                // Streams numbered by counting the frames output.
-                run.counted += 1;
-                run.counted - 1
-            };
-            let wanted = run.indices[run.next];
-            if shown > wanted {
-                // The decoder dropped a wanted frame (a broken reference).
-                return Err(broken(wanted));
-            }
-            if shown == wanted {
-                run.next += 1;
-                return Ok(Some(shown));
-            }
-        }
-    }
-
-    /// The next packet of the stream to feed, with its decode-order position; `None` after
-    /// the end (the decoder is then drained) or for a packet to pass over.
-    fn next_packet(&mut self, run: &mut Run) -> Result<Option<(Packet, usize)>> {
-        if run.draining {
-            return Ok(None);
-        }
-        let path = &self.info.path;
-        // A fresh packet per read: reading into a used one leaks its buffer.
-        let mut packet = Packet::empty();
-        match packet.read(&mut self.input) {
-            Ok(()) => {}
-            Err(ffmpeg::Error::Eof) => {
-                self.decoder
-                    .send_eof()
-                    .map_err(|e| Error::input(path, format!("decode error ({e})")))?;
-                run.draining = true;
-                return Ok(None);
-            }
-            Err(ffmpeg::Error::InvalidData) => return Ok(None),
-            Err(e) => return Err(Error::input(path, format!("read error ({e})"))),
-        }
-        if packet.stream() != self.stream || is_discarded(&packet) {
-            return Ok(None);
-        }
-        // After a seek the demuxer may land before the wanted keyframe: drop the packets
-        // before it without decoding them.
-        let order = packet
-            .pts()
-            .or(packet.dts())
-            .filter(|_| self.has_pts)
-            .and_then(|t| self.order_of_pts.get(&t).copied())
-            .unwrap_or(run.fed);
-        if order < run.fed {
-            return Ok(None);
-        }
-        run.fed = order + 1;
-        Ok(Some((packet, order)))
-    }
-
-    fn send(&mut self, packet: &Packet) -> Result<()> {
-        match self.decoder.send_packet(packet) {
-            Ok(()) | Err(ffmpeg::Error::InvalidData) => Ok(()),
-            Err(e) => Err(Error::input(&self.info.path, format!("decode error ({e})"))),
-        }
-    }
-
-    /// Converts a decoded picture to packed RGB8 and applies the container's rotation.
-    fn convert_rgb(&mut self, picture: &frame::Video) -> Result<RgbFrame> {
-        let source = (picture.format(), picture.width(), picture.height());
-        if self.scaler.as_ref().map(|s| s.source) != Some(source) {
-            let context = scaling::Context::get(
-                source.0,
-                source.1,
-                source.2,
-                format::Pixel::RGB24,
-                source.1,
-                source.2,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(|e| {
-                Error::input(
-                    &self.info.path,
-                    format!("cannot convert frames to RGB ({e})"),
-                )
-            })?;
-            self.scaler = Some(Scaler { context, source });
-        }
-        let scaler = self.scaler.as_mut().expect("set above");
-        let mut rgb = frame::Video::empty();
-        scaler.context.run(picture, &mut rgb).map_err(|e| {
-            Error::input(
-                &self.info.path,
-                format!("cannot convert frames to RGB ({e})"),
-            )
-        })?;
-        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-        let stride = rgb.stride(0);
-        let plane = rgb.data(0);
-        let mut data = Vec::with_capacity(w * h * 3);
-        for row in 0..h {
-            data.extend_from_slice(&plane[row * stride..row * stride + w * 3]);
-        }
-        Ok(self.rotation.apply(RgbFrame::new(w, h, data)))
     }
 }
 
