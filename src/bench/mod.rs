@@ -20,6 +20,7 @@ use crate::generate::sampler::TokenSampling;
 use crate::pipeline::batch::{batches, stack_clips};
 use crate::pipeline::{millis, Answer, Pipeline, Silent};
 use crate::prompt::tokens::{reference_ids, VIDEO_SLOT};
+use crate::records::answer::StagesMs;
 use crate::records::bench::{
     AnswerTimingsMs, BenchModel, BenchPlan, BenchReport, BenchVideo, LayersRecord,
 };
@@ -235,11 +236,7 @@ fn report(cfg: &BenchConfig, files: &Files, planned: &Planned, m: Measured) -> B
             .as_secs_f64(),
         answer_timings_ms: AnswerTimingsMs {
             prepare: millis(planned.prepare),
-            decode: millis(t.decode),
-            preprocess: millis(t.preprocess),
-            encode: millis(t.encode),
-            prefill: millis(t.prefill),
-            generate: millis(t.generate),
+            stages: StagesMs::of(&t),
         },
         peak_gpu_memory_mib: m.peak_gpu_memory_mib,
         peak_host_memory_mib: memory::host_peak_mib(),

@@ -32,30 +32,29 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
         return Err(Error::usage("--logprobs needs --json"));
     }
     let mut bars = Bars::new(quiet);
-    let Answering {
-        mut pipeline,
-        run,
-        clips,
-        options,
-    } = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
-    let prepared = pipeline.prepare(&args.video, &args.question, &clips)?;
+    let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let prepared = session
+        .pipeline
+        .prepare(&args.video, &args.question, &session.clips)?;
     let summary = VideoSummary::of(&prepared);
     // A closed stdout stops generating at once (`apollo ask ... | head -c 100`).
-    let answer = pipeline.answer(prepared, &options, &mut bars, |text| {
-        if args.json {
-            Ok(())
-        } else {
-            out.text(text)
-        }
-    })?;
+    let answer = session
+        .pipeline
+        .answer(prepared, &session.options, &mut bars, |text| {
+            if args.json {
+                Ok(())
+            } else {
+                out.text(text)
+            }
+        })?;
     if args.json {
         out.record(&AnswerRecord::new(
             &args.video,
             &args.question,
-            &run,
+            &session.run,
             summary,
             answer,
-            &options,
+            &session.options,
         ))?;
     } else {
         out.line("")?;

@@ -49,12 +49,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
         None => None,
     };
     let mut bars = Bars::new(quiet);
-    let Answering {
-        mut pipeline,
-        run,
-        clips,
-        options,
-    } = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     let mut status = ExitStatus::Success;
     for (n, video) in videos.iter().enumerate() {
         let output = outputs.as_ref().map(|o| o[n].as_path());
@@ -65,17 +60,21 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
             out.record(&done)?;
             continue;
         }
-        let result = match pipeline.prepare(video, &args.question, &clips) {
+        let result = match session
+            .pipeline
+            .prepare(video, &args.question, &session.clips)
+        {
             Err(e) => Err(e),
             Ok(prepared) => {
                 // A model that cannot load fails every video: stop the batch.
-                pipeline.load(&mut bars)?;
+                session.pipeline.load(&mut bars)?;
                 let summary = VideoSummary::of(&prepared);
-                pipeline
-                    .answer(prepared, &options, &mut bars, |_| Ok(()))
+                session
+                    .pipeline
+                    .answer(prepared, &session.options, &mut bars, |_| Ok(()))
                     .map(|answer| {
                         let q = &args.question;
-                        AnswerRecord::new(video, q, &run, summary, answer, &options)
+                        AnswerRecord::new(video, q, &session.run, summary, answer, &session.options)
                     })
             }
         };

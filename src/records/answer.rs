@@ -3,7 +3,7 @@
 
 use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
-use crate::pipeline::{millis, Answer, Prepared};
+use crate::pipeline::{millis, Answer, Prepared, Timings};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -47,12 +47,32 @@ pub struct TokenCounts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TimingsMs {
+    /// Zero when the model was already loaded.
     pub load: f64,
+    #[serde(flatten)]
+    pub stages: StagesMs,
+}
+
+/// Milliseconds of each stage after loading, in the records of `ask` and `bench`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagesMs {
     pub decode: f64,
     pub preprocess: f64,
     pub encode: f64,
     pub prefill: f64,
     pub generate: f64,
+}
+
+impl StagesMs {
+    pub fn of(t: &Timings) -> Self {
+        Self {
+            decode: millis(t.decode),
+            preprocess: millis(t.preprocess),
+            encode: millis(t.encode),
+            prefill: millis(t.prefill),
+            generate: millis(t.generate),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,11 +145,7 @@ impl AnswerRecord {
             },
             timings_ms: TimingsMs {
                 load: millis(t.load),
-                decode: millis(t.decode),
-                preprocess: millis(t.preprocess),
-                encode: millis(t.encode),
-                prefill: millis(t.prefill),
-                generate: millis(t.generate),
+                stages: StagesMs::of(&t),
             },
             tokens_per_s,
             finish: g.finish,

@@ -1,6 +1,7 @@
 //! `apollo bench`'s report, and the plan it leaves in the work folder for
 //! benches/pytorch_baseline.py (which prints the report's keys too).
 
+use super::answer::StagesMs;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -54,12 +55,10 @@ pub struct BenchVideo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerTimingsMs {
+    /// Opening the video, planning, tokenising.
     pub prepare: f64,
-    pub decode: f64,
-    pub preprocess: f64,
-    pub encode: f64,
-    pub prefill: f64,
-    pub generate: f64,
+    #[serde(flatten)]
+    pub stages: StagesMs,
 }
 
 /// What the baseline needs to run the same work: the video, each clip's frame indices, the
