@@ -8,6 +8,7 @@
 //! encoder, the connector), then one whole answer as a user runs it (time to first token,
 //! prefill and decode speed).
 
+pub mod compare;
 pub mod memory;
 pub mod video;
 
@@ -27,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub struct BenchConfig {
+    /// A checkpoint to use instead of a generated one.
+    pub model_dir: Option<PathBuf>,
     pub preset: Preset,
     pub layers: Layers,
     /// Where the checkpoint, the video and the plan are kept.
@@ -43,35 +46,40 @@ pub struct BenchConfig {
     pub dtype: DType,
 }
 
+/// The checkpoint and the video a run uses: the ones given, else a generated checkpoint and
+/// the synthetic video, made in the work folder unless they are there from an earlier run.
+pub fn inputs(cfg: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<(PathBuf, PathBuf)> {
+    create_work_dir(cfg)?;
+    let checkpoint = match &cfg.model_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = cfg.work_dir.join(format!(
+                "checkpoint-{}-{}",
+                preset_name(cfg.preset),
+                layers_name(cfg.layers)
+            ));
+            log(&format!("checkpoint {}", dir.display()));
+            ensure_checkpoint(&dir, cfg.preset, cfg.layers)?;
+            dir
+        }
+    };
+    let video = match &cfg.video {
+        Some(v) => v.clone(),
+        None => {
+            log("video");
+            video::ensure_in(cfg)?
+        }
+    };
+    Ok((checkpoint, video))
+}
+
 /// Runs the benchmark, reporting progress through `log`; returns the JSON report.
 pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
-    std::fs::create_dir_all(&cfg.work_dir)
-        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))?;
     let gpu = match device_name(&cfg.device).strip_prefix("cuda:") {
         Some(n) => memory::GpuSampler::start(n.parse().unwrap_or(0)),
         None => None,
     };
-    let checkpoint = cfg.work_dir.join(format!(
-        "checkpoint-{}-{}",
-        preset_name(cfg.preset),
-        layers_name(cfg.layers)
-    ));
-    log(&format!("checkpoint {}", checkpoint.display()));
-    ensure_checkpoint(&checkpoint, cfg.preset, cfg.layers)?;
-    let video_path = match &cfg.video {
-        Some(v) => v.clone(),
-        None => {
-            let path = cfg.work_dir.join(video::file_name(
-                cfg.video_seconds,
-                cfg.width,
-                cfg.height,
-                cfg.fps,
-            ));
-            log(&format!("video {}", path.display()));
-            video::ensure(&path, cfg.video_seconds, cfg.width, cfg.height, cfg.fps)?;
-            path
-        }
-    };
+    let (checkpoint, video_path) = inputs(cfg, &mut log)?;
 
     let mut pipeline = Pipeline::open(&checkpoint, cfg.device.clone(), cfg.dtype)?;
     let sampling = pipeline.sampling_defaults();
@@ -80,6 +88,7 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
     let prepare = start.elapsed();
     write_plan(
         &cfg.work_dir.join("plan.json"),
+        &checkpoint,
         &video_path,
         &prepared.plan.clips,
         &prepared.prompt,
@@ -131,10 +140,12 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
         "device": device_name(&cfg.device),
         "dtype": cfg.dtype.as_str(),
         "model": {
-            "preset": preset_name(cfg.preset),
-            "layers": match cfg.layers {
-                Layers::Published => json!("published"),
-                Layers::Run(n) => json!(n),
+            // A given checkpoint has its own sizes.
+            "preset": cfg.model_dir.is_none().then(|| preset_name(cfg.preset)),
+            "layers": match (&cfg.model_dir, cfg.layers) {
+                (Some(_), _) => Value::Null,
+                (None, Layers::Published) => json!("published"),
+                (None, Layers::Run(n)) => json!(n),
             },
             "checkpoint": checkpoint,
         },
@@ -168,6 +179,11 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<Value> {
     }))
 }
 
+fn create_work_dir(cfg: &BenchConfig) -> Result<()> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))
+}
+
 pub fn preset_name(preset: Preset) -> &'static str {
     match preset {
         Preset::Apollo1_5B => "1.5b",
@@ -198,10 +214,11 @@ fn ensure_checkpoint(dir: &Path, preset: Preset, layers: Layers) -> Result<()> {
     Ok(())
 }
 
-/// What the baseline script needs to run the same work: the video, each clip's frame
-/// indices, the prompt and its ids (`VIDEO_SLOT` for video rows).
+/// What the baseline script needs to run the same work: the checkpoint, the video, each
+/// clip's frame indices, the prompt and its ids (`VIDEO_SLOT` for video rows).
 fn write_plan(
     file: &Path,
+    checkpoint: &Path,
     video: &Path,
     clips: &[crate::video::sample::Clip],
     prompt: &str,
@@ -209,6 +226,7 @@ fn write_plan(
     question: &str,
 ) -> Result<()> {
     let plan = json!({
+        "checkpoint": checkpoint,
         "video": video,
         "question": question,
         "clip_frame_indices": clips.iter().map(|c| &c.frame_indices).collect::<Vec<_>>(),
