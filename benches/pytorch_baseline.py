@@ -27,7 +27,6 @@ decoding. Runs on CPU too (--device cpu --dtype f32), slowly.
 """
 
 import argparse
-import glob
 import json
 import math
 import os
@@ -65,14 +64,7 @@ def read_frames(path, indices):
     except ImportError:
         try:
             import cv2
-            cap = cv2.VideoCapture(path)
-            by_index = {}
-            for i in wanted:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, i)
-                ok, bgr = cap.read()
-                if not ok:
-                    raise RuntimeError(f"{path}: cannot read frame {i}")
-                by_index[i] = bgr[:, :, ::-1]
+            by_index = read_frames_opencv(cv2, path, wanted)
             name = "opencv"
         except ImportError:
             import av
@@ -85,6 +77,33 @@ def read_frames(path, indices):
                         break
             name = "pyav"
     return np.stack([by_index[i] for i in indices]), name
+
+
+def read_frames_opencv(cv2, path, wanted):
+    """OpenCV's frame-accurate seek for each far frame; near ones by reading on (grab), since
+    a seek decodes again from the keyframe before its target."""
+    cap = cv2.VideoCapture(path)
+    by_index, position = {}, 0  # position: the index the next read returns
+    for i in wanted:
+        if not position <= i <= position + 64:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+            position = i
+        while position < i:
+            if not cap.grab():
+                raise RuntimeError(f"{path}: cannot read frame {position}")
+            position += 1
+        ok, bgr = cap.read()
+        if not ok:
+            raise RuntimeError(f"{path}: cannot read frame {i}")
+        by_index[i] = bgr[:, :, ::-1]
+        position += 1
+    return by_index
+
+
+def dtype_kwargs(dtype):
+    """transformers 4.56 renamed from_pretrained's torch_dtype to dtype (5.x drops the old)."""
+    major, minor = (int(x) for x in __import__("transformers").__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def pad_square(frame, mean):
@@ -230,14 +249,14 @@ class GpuMemory:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work-dir", required=True)
-    ap.add_argument("--checkpoint", help="default: the only checkpoint-* folder in --work-dir")
+    ap.add_argument("--checkpoint", help="default: the one plan.json names")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f16", "f32"])
     ap.add_argument("--new-tokens", type=int, default=128)
     args = ap.parse_args()
 
-    ckpt = args.checkpoint or glob.glob(os.path.join(args.work_dir, "checkpoint-*"))[0]
     plan = read_json(os.path.join(args.work_dir, "plan.json"))
+    ckpt = args.checkpoint or plan["checkpoint"]
     dev = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[args.dtype]
     cuda = dev.type == "cuda"
@@ -256,12 +275,12 @@ def main():
     grid = vision["token_output_shape"]
 
     t0 = time.perf_counter()
-    siglip = SiglipVisionModel.from_pretrained(sig_dir, torch_dtype=dtype,
+    siglip = SiglipVisionModel.from_pretrained(sig_dir, **dtype_kwargs(dtype),
                                                attn_implementation="sdpa").to(dev).eval()
     to_dev = lambda state: {k: v.to(dev, dtype) for k, v in state.items()}
     iv2 = InternVideo2(iv_cfg, to_dev(load_file(os.path.join(iv_dir, "model.safetensors"))), select)
     con_w = to_dev(load_file(os.path.join(ckpt, "mm_connector", "model.safetensors")))
-    llm = Qwen2ForCausalLM.from_pretrained(os.path.join(ckpt, "llm"), torch_dtype=dtype,
+    llm = Qwen2ForCausalLM.from_pretrained(os.path.join(ckpt, "llm"), **dtype_kwargs(dtype),
                                            attn_implementation="sdpa").to(dev).eval()
     sync()
     load_s = time.perf_counter() - t0

@@ -163,12 +163,16 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__bench)
-            opts="-v -q -h -V --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
+            opts="-v -q -h -V --compare --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --model-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --preset)
                     COMPREPLY=($(compgen -W "1.5b 3b 7b" -- "${cur}"))
                     return 0

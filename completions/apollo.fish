@@ -105,6 +105,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose 
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l model-dir -d 'Use this checkpoint (published layout) instead of a generated one' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l preset -d 'Which published configuration\'s widths the random checkpoint gets' -r -f -a "1.5b\t''
 3b\t''
 7b\t''"
@@ -114,12 +115,14 @@ complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video -d 'Benchm
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-seconds -d 'Length of the synthetic video' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-size -d 'Frame size of the synthetic video, WxH' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-fps -d 'Frame rate of the synthetic video' -r
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l new-tokens -d 'Tokens generated for the decode speed' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l new-tokens -d 'Tokens generated for the decode speed (with --compare: greedy tokens compared)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l device -d 'auto, cpu, cuda or cuda:N' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l dtype -d 'auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
 bf16\t''
 f16\t''
 f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l compare -d 'Instead of timing: run the model on --device/--dtype and on the CPU in f32 with the same inputs, and report the largest difference at each stage and whether greedy ids agree (exit 1 when outside bf16\'s or f32\'s bounds)'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-only -d 'Only write the synthetic video into the work folder (unless it is there) and print its path: for machines whose apollo has no encoder (see scripts/build-portable.sh)'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s h -l help -d 'Print help'

@@ -8,6 +8,7 @@
 //! encoder, the connector), then one whole answer as a user runs it (time to first token,
 //! prefill and decode speed).
 
+pub mod compare;
 pub mod memory;
 pub mod video;
 
@@ -34,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct BenchConfig {
+    /// A checkpoint to use instead of a generated one.
+    pub model_dir: Option<PathBuf>,
     pub preset: Preset,
     pub layers: Layers,
     /// Where the checkpoint, the video and the plan are kept.
@@ -57,7 +60,7 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<BenchReport> 
         Some(n) => memory::GpuSampler::start(n.parse().unwrap_or(0)),
         None => None,
     };
-    let files = ensure_files(cfg, &mut log)?;
+    let files = inputs(cfg, &mut log)?;
     let checkpoint = Checkpoint::open(&files.checkpoint)?;
     let mut pipeline = Pipeline::new(checkpoint, cfg.device.clone(), cfg.dtype)?;
     let planned = plan(&pipeline, cfg, &files)?;
@@ -87,38 +90,42 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<BenchReport> 
     Ok(report(cfg, &files, &planned, measured))
 }
 
-/// The checkpoint and the video a run measures.
-struct Files {
-    checkpoint: PathBuf,
-    video: PathBuf,
+/// The checkpoint and the video a run uses.
+pub struct Files {
+    pub checkpoint: PathBuf,
+    pub video: PathBuf,
 }
 
-/// Generates what is not in the work folder yet.
-fn ensure_files(cfg: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<Files> {
-    std::fs::create_dir_all(&cfg.work_dir)
-        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))?;
-    let checkpoint = cfg.work_dir.join(format!(
-        "checkpoint-{}-{}",
-        preset_name(cfg.preset),
-        layers_name(cfg.layers)
-    ));
-    log(&format!("checkpoint {}", checkpoint.display()));
-    ensure_checkpoint(&checkpoint, cfg.preset, cfg.layers)?;
+/// The checkpoint and the video given, else a generated checkpoint and the synthetic video,
+/// made in the work folder unless they are there from an earlier run.
+pub fn inputs(cfg: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<Files> {
+    create_work_dir(cfg)?;
+    let checkpoint = match &cfg.model_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = cfg.work_dir.join(format!(
+                "checkpoint-{}-{}",
+                preset_name(cfg.preset),
+                layers_name(cfg.layers)
+            ));
+            log(&format!("checkpoint {}", dir.display()));
+            ensure_checkpoint(&dir, cfg.preset, cfg.layers)?;
+            dir
+        }
+    };
     let video = match &cfg.video {
         Some(v) => v.clone(),
         None => {
-            let path = cfg.work_dir.join(video::file_name(
-                cfg.video_seconds,
-                cfg.width,
-                cfg.height,
-                cfg.fps,
-            ));
-            log(&format!("video {}", path.display()));
-            video::ensure(&path, cfg.video_seconds, cfg.width, cfg.height, cfg.fps)?;
-            path
+            log("video");
+            video::ensure_in(cfg)?
         }
     };
     Ok(Files { checkpoint, video })
+}
+
+fn create_work_dir(cfg: &BenchConfig) -> Result<()> {
+    std::fs::create_dir_all(&cfg.work_dir)
+        .map_err(|e| Error::runtime(Some(&cfg.work_dir), format!("cannot create: {e}")))
 }
 
 /// The video planned as a user's question would plan it.
@@ -141,6 +148,7 @@ fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned
     )?;
     let prepare = start.elapsed();
     let plan = BenchPlan {
+        checkpoint: files.checkpoint.clone(),
         video: files.video.clone(),
         question: cfg.question.clone(),
         clip_frame_indices: prepared
@@ -209,10 +217,12 @@ fn report(cfg: &BenchConfig, files: &Files, planned: &Planned, m: Measured) -> B
         device: device_name(&cfg.device),
         dtype: cfg.dtype.as_str().to_string(),
         model: BenchModel {
-            preset: preset_name(cfg.preset),
-            layers: match cfg.layers {
-                Layers::Published => LayersRecord::Published("published"),
-                Layers::Run(n) => LayersRecord::Run(n),
+            // A given checkpoint has its own sizes.
+            preset: cfg.model_dir.is_none().then(|| preset_name(cfg.preset)),
+            layers: match (&cfg.model_dir, cfg.layers) {
+                (Some(_), _) => None,
+                (None, Layers::Published) => Some(LayersRecord::Published("published")),
+                (None, Layers::Run(n)) => Some(LayersRecord::Run(n)),
             },
             checkpoint: files.checkpoint.clone(),
         },

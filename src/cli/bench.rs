@@ -2,7 +2,8 @@
 //! JSON object on stdout (see README, Speed).
 
 use super::printer::{note, Printer};
-use crate::bench::{run as run_bench, BenchConfig};
+use crate::bench::compare::{self, CompareConfig};
+use crate::bench::{inputs, run as run_bench, video, BenchConfig};
 use crate::checkpoint::synthetic::{Layers, Preset};
 use crate::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
 use crate::error::{Error, ExitStatus, Result};
@@ -21,6 +22,18 @@ pub enum PresetArg {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Instead of timing: run the model on --device/--dtype and on the CPU in f32 with the
+    /// same inputs, and report the largest difference at each stage and whether greedy ids
+    /// agree (exit 1 when outside bf16's or f32's bounds).
+    #[arg(long)]
+    pub compare: bool,
+    /// Only write the synthetic video into the work folder (unless it is there) and print its
+    /// path: for machines whose apollo has no encoder (see scripts/build-portable.sh).
+    #[arg(long, conflicts_with_all = ["compare", "video"])]
+    pub video_only: bool,
+    /// Use this checkpoint (published layout) instead of a generated one.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "layers"])]
+    pub model_dir: Option<PathBuf>,
     /// Which published configuration's widths the random checkpoint gets.
     #[arg(long, value_enum, default_value = "3b")]
     pub preset: PresetArg,
@@ -43,7 +56,7 @@ pub struct BenchArgs {
     /// Frame rate of the synthetic video.
     #[arg(long, value_name = "FPS", default_value_t = 30)]
     pub video_fps: u32,
-    /// Tokens generated for the decode speed.
+    /// Tokens generated for the decode speed (with --compare: greedy tokens compared).
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub new_tokens: usize,
     /// auto, cpu, cuda or cuda:N.
@@ -68,6 +81,7 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
     }
     let device = select_device(args.device)?;
     let config = BenchConfig {
+        model_dir: args.model_dir.clone(),
         preset: match args.preset {
             PresetArg::Apollo1_5B => Preset::Apollo1_5B,
             PresetArg::Apollo3B => Preset::Apollo3B,
@@ -88,11 +102,49 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
         dtype: select_dtype(args.dtype, &device),
         device,
     };
-    let report = run_bench(&config, |step| {
+    let log = |step: &str| {
         if !quiet {
             note(format!("apollo bench: {step}"));
         }
-    })?;
+    };
+    if args.video_only {
+        out.line(video::ensure_in(&config)?.display())?;
+        return Ok(ExitStatus::Success);
+    }
+    if args.compare {
+        return compare(&config, log, out);
+    }
+    out.record(&run_bench(&config, log)?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// `--compare`: the report on stdout; a failed check is an error after it.
+fn compare(
+    config: &BenchConfig,
+    mut log: impl FnMut(&str),
+    out: &mut Printer,
+) -> Result<ExitStatus> {
+    let files = inputs(config, &mut log)?;
+    let report = compare::run(
+        &CompareConfig {
+            checkpoint: files.checkpoint,
+            video: files.video,
+            question: config.question.clone(),
+            tokens: config.new_tokens,
+            device: config.device.clone(),
+            dtype: config.dtype,
+        },
+        log,
+    )?;
     out.record(&report)?;
+    if !report.pass {
+        return Err(Error::runtime(
+            None,
+            format!(
+                "{} {} differs from cpu f32 beyond the bounds (relative tolerance {})",
+                report.tested.device, report.tested.dtype, report.tolerance
+            ),
+        ));
+    }
     Ok(ExitStatus::Success)
 }

@@ -31,9 +31,10 @@ pub struct BenchReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchModel {
-    /// "1.5b", "3b" or "7b".
-    pub preset: &'static str,
-    pub layers: LayersRecord,
+    /// "1.5b", "3b" or "7b"; null for a checkpoint given with --model-dir.
+    pub preset: Option<&'static str>,
+    /// Null for a checkpoint given with --model-dir.
+    pub layers: Option<LayersRecord>,
     pub checkpoint: PathBuf,
 }
 
@@ -61,10 +62,11 @@ pub struct AnswerTimingsMs {
     pub stages: StagesMs,
 }
 
-/// What the baseline needs to run the same work: the video, each clip's frame indices, the
-/// prompt and its ids in the reference's form (`video_slot` for each video row).
+/// What the baseline needs to run the same work: the checkpoint, the video, each clip's frame
+/// indices, the prompt and its ids in the reference's form (`video_slot` for each video row).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchPlan {
+    pub checkpoint: PathBuf,
     pub video: PathBuf,
     pub question: String,
     pub clip_frame_indices: Vec<Vec<u64>>,
