@@ -109,29 +109,7 @@ fn report(
         connector: difference(&reference.rows, &tested.rows)?,
         prefill_logits: difference(&reference.prefill_logits, &tested.prefill_logits)?,
     };
-    // Step 0 is the prefill's token; step k the one after feeding reference id k-1.
-    let reference_steps = std::iter::once(&reference.prefill_logits);
-    let mut forced_disagreements = Vec::new();
-    let mut forced_logits = Difference::zero();
-    for (step, (want, got)) in reference_steps
-        .chain(&reference.forced_logits)
-        .zip(std::iter::once(&tested.prefill_logits).chain(&tested.forced_logits))
-        .enumerate()
-    {
-        let d = difference(want, got)?;
-        let (reference_id, reference_gap) = top_two_gap(want)?;
-        let tested_id = argmax(got)?;
-        if tested_id != reference_id {
-            forced_disagreements.push(Disagreement {
-                step,
-                reference_id,
-                tested_id,
-                reference_gap,
-                max_abs_logit_error: d.max_abs_error,
-            });
-        }
-        forced_logits = forced_logits.max(d);
-    }
+    let (forced_disagreements, forced_logits) = forced_steps(&reference, &tested)?;
     let unexplained_disagreements = forced_disagreements
         .iter()
         .filter(|d| d.reference_gap >= 2.0 * d.max_abs_logit_error)
@@ -173,6 +151,32 @@ fn report(
         },
         pass,
     })
+}
+
+/// Each forced step compared: the steps whose argmax differs, and the largest logit
+/// difference. Step 0 is the prefill's token; step k the one after feeding reference id k-1.
+fn forced_steps(reference: &Outputs, tested: &Outputs) -> Result<(Vec<Disagreement>, Difference)> {
+    let reference_steps =
+        std::iter::once(&reference.prefill_logits).chain(&reference.forced_logits);
+    let tested_steps = std::iter::once(&tested.prefill_logits).chain(&tested.forced_logits);
+    let mut disagreements = Vec::new();
+    let mut largest = Difference::zero();
+    for (step, (want, got)) in reference_steps.zip(tested_steps).enumerate() {
+        let d = difference(want, got)?;
+        let (reference_id, reference_gap) = top_two_gap(want)?;
+        let tested_id = argmax(got)?;
+        if tested_id != reference_id {
+            disagreements.push(Disagreement {
+                step,
+                reference_id,
+                tested_id,
+                reference_gap,
+                max_abs_logit_error: d.max_abs_error,
+            });
+        }
+        largest = largest.max(d);
+    }
+    Ok((disagreements, largest))
 }
 
 /// Every stage's output for the given pixels and prompt, greedy ids, and with `forced` the
