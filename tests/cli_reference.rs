@@ -42,13 +42,11 @@ fn committed_man_pages_are_current() {
     let pages = pages();
     for (file, roff) in &pages {
         let committed = std::fs::read(dir.join(file)).unwrap_or_default();
-        let command = file
-            .trim_end_matches(".1")
-            .strip_prefix("apollo-")
-            .unwrap_or_default();
+        let command = file.trim_end_matches(".1").replacen('-', " ", 1);
         assert!(
             committed == *roff,
-            "man/{file} is stale: run `cargo run -- man {command} > man/{file}`"
+            "man/{file} is stale: run `cargo run -- man{} > man/{file}`",
+            command.strip_prefix("apollo").unwrap_or_default()
         );
     }
     let committed: BTreeSet<String> = std::fs::read_dir(&dir)

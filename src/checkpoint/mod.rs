@@ -82,7 +82,7 @@ impl ClipDefaults {
 
 /// The clip sampling of the checkpoint in `dir`, read from config.json and the connector's
 /// config alone, so that a partial download (configs and tokenizer) can be planned for.
-pub fn clip_sampling(dir: &Path) -> Result<(ClipSampling, Layout)> {
+pub fn read_clip_sampling(dir: &Path) -> Result<(ClipSampling, Layout)> {
     #[derive(Deserialize)]
     struct Connector {
         num_output_tokens: usize,

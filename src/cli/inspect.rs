@@ -48,7 +48,7 @@ pub struct InspectArgs {
 pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
     let (base, layout) = match &args.model_dir {
         Some(dir) => {
-            let (clips, layout) = checkpoint::clip_sampling(dir)?;
+            let (clips, layout) = checkpoint::read_clip_sampling(dir)?;
             (clips, Some(layout))
         }
         None => (ClipSampling::default(), None),

@@ -41,7 +41,7 @@ pub fn run(args: &ManArgs, out: &mut Printer) -> Result<ExitStatus> {
         .find(|(name, _)| *name == file)
         .ok_or_else(|| {
             let command = args.command.as_deref().unwrap_or_default();
-            Error::usage(format!("apollo has no command {command:?}"))
+            Error::usage(format!("no command {command:?} (see apollo --help)"))
         })?;
     out.write(&page)?;
     Ok(ExitStatus::Success)
