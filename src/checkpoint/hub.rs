@@ -1,15 +1,14 @@
 //! Checkpoints from the Hugging Face hub, kept in the standard hub cache so that a model
 //! downloaded with Python is reused and the other way round. Only the files the loader reads
-//! are fetched: the configs, the llm's tokenizer, and each component's weights (the shards its
-//! index names, else its model.safetensors).
+//! are fetched: config.json first, then, in the component folders its layout names, the
+//! configs, the llm's tokenizer, and each component's weights (the shards its index names,
+//! else its model.safetensors).
 //!
 //! Environment, as huggingface_hub reads it: HF_HUB_CACHE, else HF_HOME/hub, else
 //! $XDG_CACHE_HOME/huggingface/hub or ~/.cache/huggingface/hub; HF_TOKEN, else the token file
 //! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
 
-use super::layout::{
-    Component, COMPONENTS, CONFIG, GENERATION_CONFIG, INDEX, PREPROCESSOR_CONFIG, SINGLE, TOKENIZER,
-};
+use super::layout::{TopConfig, CONFIG, GENERATION_CONFIG, INDEX, PREPROCESSOR_CONFIG, SINGLE};
 use super::safetensors::index_shards;
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, Kind, Result};
@@ -146,20 +145,50 @@ fn cached(
             })?
     };
     let snapshot = repo_dir.join("snapshots").join(&commit);
+    if !snapshot.join(CONFIG).is_file() {
+        return Err(format!(
+            "revision {revision} is not in the Hugging Face cache {}",
+            settings.cache_dir.display()
+        ));
+    }
+    let broken = |e: String| format!("the cached copy is broken: {e}");
+    let paths = RepoPaths::read(&snapshot).map_err(|e| broken(e.to_string()))?;
     let listing = list_files(&snapshot);
     let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
-    let needed =
-        needed_files(&listing, index).map_err(|e| format!("the cached copy is broken: {e}"))?;
+    let needed = needed_files(&listing, &paths, index).map_err(broken)?;
     match needed.iter().find(|f| !snapshot.join(f).is_file()) {
         Some(missing) => Err(format!(
             "the cached copy ({}) lacks {missing}",
             snapshot.display()
         )),
-        None if needed.is_empty() => Err(format!(
-            "revision {revision} is not in the Hugging Face cache {}",
-            settings.cache_dir.display()
-        )),
         None => Ok(snapshot),
+    }
+}
+
+/// Where a checkpoint's parts are, as repo paths: its component folders ("llm/") and its
+/// tokenizer, as the layout of its config.json names them.
+struct RepoPaths {
+    folders: Vec<String>,
+    tokenizer: String,
+}
+
+impl RepoPaths {
+    /// From the config.json in `snapshot`.
+    fn read(snapshot: &Path) -> Result<Self> {
+        let (_, layout) = TopConfig::read(snapshot)?;
+        // A folder outside the checkpoint cannot come from its repo.
+        let repo_path = |p: &Path| {
+            let relative = p.strip_prefix(snapshot).ok()?;
+            Some(relative.to_string_lossy().replace('\\', "/"))
+        };
+        Ok(Self {
+            folders: [&layout.llm, &layout.vision_tower, &layout.connector]
+                .into_iter()
+                .filter_map(|f| repo_path(f))
+                .map(|f| format!("{f}/"))
+                .collect(),
+            tokenizer: repo_path(&layout.tokenizer()).unwrap_or_default(),
+        })
     }
 }
 
@@ -189,20 +218,18 @@ fn list_files(dir: &Path) -> Vec<String> {
 }
 
 /// The configuration files the loader reads, in a repo's file list: config.json, the llm's
-/// tokenizer, and the configs and shard indexes inside the published component folders
-/// (nothing outside them is needed).
-fn config_files(listing: &[String]) -> Vec<String> {
+/// tokenizer, and the configs and shard indexes inside the component folders (nothing outside
+/// them is needed).
+fn config_files(listing: &[String], paths: &RepoPaths) -> Vec<String> {
     const NAMES: [&str; 4] = [CONFIG, GENERATION_CONFIG, PREPROCESSOR_CONFIG, INDEX];
-    let tokenizer = format!("{}/{TOKENIZER}", Component::Llm.folder());
     listing
         .iter()
         .filter(|f| {
-            let in_component = COMPONENTS.iter().any(|c| {
-                f.strip_prefix(c.folder())
-                    .is_some_and(|r| r.starts_with('/'))
-            });
+            let in_component = paths.folders.iter().any(|folder| f.starts_with(folder));
             let name = f.rsplit('/').next().unwrap_or(f);
-            f.as_str() == CONFIG || **f == tokenizer || (in_component && NAMES.contains(&name))
+            f.as_str() == CONFIG
+                || **f == paths.tokenizer
+                || (in_component && NAMES.contains(&name))
         })
         .cloned()
         .collect()
@@ -212,9 +239,10 @@ fn config_files(listing: &[String]) -> Vec<String> {
 /// names (`index` reads an index given its repo path) or else its model.safetensors.
 fn needed_files(
     listing: &[String],
+    paths: &RepoPaths,
     index: impl Fn(&str) -> std::result::Result<Vec<String>, String>,
 ) -> std::result::Result<Vec<String>, String> {
-    let mut needed = config_files(listing);
+    let mut needed = config_files(listing, paths);
     let folders: BTreeSet<String> = needed
         .iter()
         .filter_map(|f| f.strip_suffix(CONFIG))
@@ -279,11 +307,16 @@ fn download(
                 .map(drop)
                 .map_err(|e| classify(repo, e))
         };
-    for file in config_files(&listing) {
+    // config.json first: it names the folders of everything else.
+    get(CONFIG, observer)?;
+    let paths =
+        RepoPaths::read(&snapshot).map_err(|e| Failure::Other(model_error(repo, e.to_string())))?;
+    for file in config_files(&listing, &paths) {
         get(&file, observer)?;
     }
     let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
-    let needed = needed_files(&listing, index).map_err(|e| Failure::Other(model_error(repo, e)))?;
+    let needed =
+        needed_files(&listing, &paths, index).map_err(|e| Failure::Other(model_error(repo, e)))?;
     for file in needed {
         get(&file, observer)?;
     }
@@ -438,7 +471,13 @@ mod tests {
                 "model-00002-of-00002.safetensors".to_string(),
             ])
         };
-        let mut needed = needed_files(&published(), index).unwrap();
+        let paths = RepoPaths {
+            folders: ["llm/", "vision_tower/", "mm_connector/"]
+                .map(String::from)
+                .to_vec(),
+            tokenizer: "llm/tokenizer.json".into(),
+        };
+        let mut needed = needed_files(&published(), &paths, index).unwrap();
         needed.sort();
         assert_eq!(
             needed,

@@ -22,10 +22,6 @@ pub const GENERATION_CONFIG: &str = "generation_config.json";
 /// SigLIP's image processor settings.
 pub const PREPROCESSOR_CONFIG: &str = "preprocessor_config.json";
 
-/// The component folders of the published layout, in the order config.json's keys name them.
-pub const COMPONENTS: [Component; 3] =
-    [Component::Llm, Component::VisionTower, Component::Connector];
-
 /// One of the three component folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
