@@ -44,12 +44,12 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l dtype -d 'Weights 
 bf16\t''
 f16\t''
 f32\t''"
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Sampling temperature; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Temperature of the token sampling; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l max-new-tokens -d 'Longest answer, in tokens' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l seed -d 'Seed of the sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l seed -d 'Seed of the token sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
@@ -71,12 +71,12 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l dtype -d 'Weig
 bf16\t''
 f16\t''
 f32\t''"
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Sampling temperature; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Temperature of the token sampling; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l max-new-tokens -d 'Longest answer, in tokens' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l seed -d 'Seed of the sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l seed -d 'Seed of the token sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r

@@ -129,7 +129,7 @@ impl ModelArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Generation")]
 pub struct GenerationArgs {
-    /// Sampling temperature; 0 takes the most likely token every time.
+    /// Temperature of the token sampling; 0 takes the most likely token every time.
     #[arg(long, default_value_t = 0.4, value_name = "T")]
     pub temperature: f32,
     /// Nucleus sampling: draw from the most likely tokens that together hold this probability.
@@ -144,7 +144,7 @@ pub struct GenerationArgs {
     /// Longest answer, in tokens.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_new_tokens: usize,
-    /// Seed of the sampling: the same seed, video, question and device give the same answer
+    /// Seed of the token sampling: the same seed, video, question and device give the same answer
     /// [default: random; --json reports it].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,

@@ -68,15 +68,12 @@ pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
     let mut status = ExitStatus::Success;
     for path in &args.videos {
         match inspect_one(path, &cfg, args, tokenizer.as_ref()) {
-            Ok(report) if args.json => out.record(&report.record(&cfg))?,
-            Ok(report) => out.text(&report.to_text(&cfg))?,
+            Ok(seen) if args.json => out.record(&seen.record(&cfg))?,
+            Ok(seen) => out.text(&seen.to_text(&cfg))?,
             Err(e) => {
                 if args.json {
-                    let error = e.to_string();
-                    out.record(&InspectError {
-                        path: path.clone(),
-                        error,
-                    })?;
+                    let (path, error) = (path.clone(), e.to_string());
+                    out.record(&InspectError { path, error })?;
                 } else {
                     report(&e);
                 }

@@ -1,8 +1,9 @@
 //! The one way output reaches the user, as ripgrep and uv do it: answers and records go to
 //! stdout through a [`Printer`], flushed as they are made; errors go to stderr as one line
-//! each through [`report`], and so do the steps of a long run ([`note`]). When the reader of stdout goes away (`apollo ... | head`), the
-//! write fails with [`Kind::OutputClosed`](crate::error::Kind::OutputClosed) and the command
-//! ends quietly with success; any other write failure is one error line and exit 1.
+//! each through [`report`], and so do the steps of a long run ([`note`]). When the reader of
+//! stdout goes away (`apollo ... | head`), the write fails with
+//! [`Kind::OutputClosed`](crate::error::Kind::OutputClosed) and the command ends quietly with
+//! success; any other write failure is one error line and exit 1.
 
 use crate::error::{Error, Kind, Result};
 use crate::records::to_json;
