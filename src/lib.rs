@@ -14,7 +14,7 @@
 //! - [`pipeline`]: one question about one video, stage by stage, with clip batching.
 //! - [`records`]: the JSON records the commands print (one serde struct each).
 //! - [`render`]: pictures for people: sampled frames as PNG and the contact sheet.
-//! - [`bench`]: `apollo bench`, speed and memory at real model sizes.
+//! - [`bench`](mod@bench): `apollo bench`, speed and memory at real model sizes.
 //! - [`cli`]: the command line, its printer and exit statuses.
 //! - [`error`]: the one error type and the exit codes.
 //! - [`atomic_file`]: files written whole or not at all.

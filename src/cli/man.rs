@@ -15,7 +15,7 @@ pub struct ManArgs {
     pub command: Option<String>,
 }
 
-/// Every page as (file name, roff): apollo.1, then apollo-<command>.1 for each command.
+/// Every page as (file name, roff): `apollo.1`, then `apollo-<command>.1` for each command.
 pub fn pages() -> Vec<(String, Vec<u8>)> {
     let mut cli = Cli::command().disable_help_subcommand(true);
     // Built, the commands know their full names (apollo-ask) and the global flags.

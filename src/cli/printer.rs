@@ -2,7 +2,7 @@
 //! stdout through a [`Printer`], flushed as they are made; errors go to stderr as one line
 //! each through [`report`], and so do the steps of a long run ([`note`]). When the reader of
 //! stdout goes away (`apollo ... | head`), the write fails with
-//! [`Kind::OutputClosed`](crate::error::Kind::OutputClosed) and the command ends quietly with
+//! [`Kind::OutputClosed`] and the command ends quietly with
 //! success; any other write failure is one error line and exit 1.
 
 use crate::error::{Error, Kind, Result};

@@ -1,8 +1,8 @@
 //! The JSON records apollo prints, one serde struct per record so that each schema is in one
 //! place (README documents the fields): [`answer`] for `ask --json` and each line of
-//! `caption`, [`inspect`] for `inspect --json`, [`bench`] for `apollo bench` and the plan it
-//! leaves for the PyTorch baseline, [`compare`] for `apollo bench --compare`. Field order is
-//! the order users see.
+//! `caption`, [`inspect`] for `inspect --json`, [`bench`](mod@bench) for `apollo bench` and
+//! the plan it leaves for the PyTorch baseline, [`compare`] for `apollo bench --compare`.
+//! Field order is the order users see.
 
 pub mod answer;
 pub mod bench;

@@ -2,7 +2,7 @@
 //! checkpoint without the real weights (which are never downloaded here): at the published
 //! widths of Apollo-1.5B/3B/7B-t32 ([`write_checkpoint`]), or at any [`Sizes`] (the unit
 //! tests' tiny one). The tensor layout of every component is written down once, in
-//! [`components`].
+//! `components`.
 //!
 //! The directory is the one the loader reads: config.json (with llm_cfg, vision_tower_cfg,
 //! mm_connector_cfg), llm/ (config, generation config, tokenizer, sharded safetensors and
