@@ -39,7 +39,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import Qwen2ForCausalLM, SiglipImageProcessor, SiglipVisionModel
+from transformers import Qwen2ForCausalLM, SiglipVisionModel
+
+try:  # transformers 5: the Pillow processor the reference uses has its own name
+    from transformers import SiglipImageProcessorPil as SiglipImageProcessor
+except ImportError:
+    from transformers import SiglipImageProcessor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

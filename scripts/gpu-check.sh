@@ -49,16 +49,19 @@ if $cpu; then
   bin=target/release/apollo
   [ -x dist/apollo ] && bin=dist/apollo
   device=(--device cpu --dtype bf16)
+  # Timed in f32, the CPU's default (bf16 is checked above, and slow on the CPU).
+  bench_device=(--device cpu --dtype f32) torch_device=cpu torch_dtype=f32
   short_s=4 long_s=10
   wide=(--preset 1.5b --layers 1)
   bench=(--preset 1.5b --layers 1)
-  tokens=8 new_tokens=8
+  tokens=8 new_tokens=4
 else
   bin=dist/apollo-cuda
   if [ ! -x "$bin" ] && [ -f "$bin.xz" ]; then
     xz -dkc "$bin.xz" >"$bin.partial" && chmod +x "$bin.partial" && mv "$bin.partial" "$bin"
   fi
   device=(--device cuda --dtype bf16)
+  bench_device=("${device[@]}") torch_device=cuda torch_dtype=bf16
   short_s=20 long_s=3600
   wide=(--preset 3b --layers 2)
   bench=(--preset 3b)
@@ -139,14 +142,12 @@ compare() {
 # 3. Speed, apollo then PyTorch on the same checkpoint, video and plan.
 speed() {
   say "bench apollo ${bench[*]}"
-  "$bin" -q bench "${device[@]}" "${bench[@]}" --new-tokens "$new_tokens" --work-dir "$work/bench" \
+  "$bin" -q bench "${bench_device[@]}" "${bench[@]}" --new-tokens "$new_tokens" --work-dir "$work/bench" \
     --video "$(video "$long_s")" >"$out/bench-apollo.json" || fail "apollo bench failed"
   if python3 -c 'import torch, transformers' 2>/dev/null; then
     say "bench pytorch"
-    local torch_device=cuda
-    $cpu && torch_device=cpu
     python3 benches/pytorch_baseline.py --work-dir "$work/bench" --device "$torch_device" \
-      --dtype bf16 --new-tokens "$new_tokens" >"$out/bench-pytorch.json" ||
+      --dtype "$torch_dtype" --new-tokens "$new_tokens" >"$out/bench-pytorch.json" ||
       say "the PyTorch baseline failed (see its output above)"
   else
     say "PyTorch baseline skipped: torch and transformers are not installed"
@@ -157,7 +158,7 @@ machine
 need_video "$short_s"
 need_video "$long_s"
 compare tiny --model-dir tests/fixtures/tiny-apollo --video "$(video "$short_s")"
-compare wide "${wide[@]}" --work-dir "$work/wide" --video "$(video "$short_s")"
+compare wide "${wide[@]}" --work-dir "$work/bench" --video "$(video "$short_s")"
 speed
 python3 scripts/gpu_check_summary.py "$out"
 say "done"
