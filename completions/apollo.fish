@@ -44,17 +44,17 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l dtype -d 'Weights 
 bf16\t''
 f16\t''
 f32\t''"
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Temperature of the token sampling; 0 takes the most likely token every time' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l max-new-tokens -d 'Longest answer, in tokens' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l repetition-penalty -d 'Penalty on tokens already generated, above 0 and at most 100 (1 is none) [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l max-new-tokens -d 'Longest answer, in tokens, 1 to 1048576 (the model\'s context ends it sooner)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l seed -d 'Seed of the token sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l logprobs -d 'The top-K log-probabilities of each generated token, 0 to 20, in the JSON record' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l json -d 'Print one JSON object after generation instead of streaming the answer'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s q -l quiet -d 'Only errors on stderr'
@@ -71,17 +71,17 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l dtype -d 'Weig
 bf16\t''
 f16\t''
 f32\t''"
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Temperature of the token sampling; 0 takes the most likely token every time' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-k -d 'Draw from the K most likely tokens; 0 for all [default: the model\'s generation config]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l repetition-penalty -d 'Penalty on tokens already generated [default: the model\'s generation config]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l max-new-tokens -d 'Longest answer, in tokens' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l repetition-penalty -d 'Penalty on tokens already generated, above 0 and at most 100 (1 is none) [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l max-new-tokens -d 'Longest answer, in tokens, 1 to 1048576 (the model\'s context ends it sooner)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l seed -d 'Seed of the token sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l logprobs -d 'The top-K log-probabilities of each generated token, in the JSON record' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l logprobs -d 'The top-K log-probabilities of each generated token, 0 to 20, in the JSON record' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l skip-existing -d 'Skip videos whose record is already in --output-dir (resume a batch)'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
@@ -90,11 +90,11 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip [default: the model\'s, 2]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip [default: 4]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against [default: the model\'s, 16384]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take [default: 0.65]' -r
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens), to plan for another model [default: the model\'s, 128]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens), 1 to 65536, to plan for another model [default: the model\'s, 128]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
@@ -109,13 +109,13 @@ complete -c apollo -n "__fish_apollo_using_subcommand bench" -l model-dir -d 'Us
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l preset -d 'Which published configuration\'s widths the random checkpoint gets' -r -f -a "1.5b\t''
 3b\t''
 7b\t''"
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l layers -d 'Layers each stack runs [default: all of the published model]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l layers -d 'Layers each stack runs, 1 to 64 [default: all of the published model]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l work-dir -d 'Where the generated checkpoint, video and plan are kept between runs [default: <temp dir>/apollo-bench]' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video -d 'Benchmark this video instead of the synthetic one' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-seconds -d 'Length of the synthetic video' -r
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-size -d 'Frame size of the synthetic video, WxH' -r
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-fps -d 'Frame rate of the synthetic video' -r
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -l new-tokens -d 'Tokens generated for the decode speed (with --compare: greedy tokens compared)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-seconds -d 'Length of the synthetic video, 1 to 86400 (a day)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-size -d 'Frame size of the synthetic video, WxH, even sides from 16 to 7680' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-fps -d 'Frame rate of the synthetic video, 1 to 240' -r
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l new-tokens -d 'Tokens generated for the decode speed (with --compare: greedy tokens compared), 1 to 65536 (the model\'s context ends them sooner)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l device -d 'auto, cpu, cuda or cuda:N' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l dtype -d 'auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
 bf16\t''

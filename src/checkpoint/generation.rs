@@ -45,7 +45,7 @@ impl GenerationConfig {
             None => llm.eos_token_ids.clone(),
         };
         let repetition_penalty = raw.repetition_penalty.unwrap_or(DEFAULT_REPETITION_PENALTY);
-        if repetition_penalty <= 0.0 {
+        if !(repetition_penalty > 0.0 && repetition_penalty.is_finite()) {
             return Err(Error::new(
                 Kind::Model,
                 Some(&file),

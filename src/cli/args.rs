@@ -1,6 +1,7 @@
 //! Flag groups shared by the commands: clip sampling (inspect, ask, caption), and the model
 //! and generation settings (ask, caption).
 
+use super::bounds::{number, Low};
 use super::progress::Bars;
 use crate::checkpoint::hub::{self, HubSettings, DEFAULT_MODEL};
 use crate::checkpoint::Checkpoint;
@@ -8,6 +9,7 @@ use crate::device::{device_name, select_device, select_dtype, DTypeChoice, Devic
 use crate::error::{Error, Result};
 use crate::generate::run::GenerateOptions;
 use crate::generate::sampler::TokenSampling;
+use crate::model::check_frames_per_clip;
 use crate::pipeline::Pipeline;
 use crate::records::answer::RunInfo;
 use crate::video::clips::ClipSampling;
@@ -19,17 +21,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Clip sampling")]
 pub struct ClipSamplingArgs {
-    /// Seconds of video per clip [default: the model's, 2].
-    #[arg(long, value_name = "SECONDS")]
+    /// Seconds of video per clip, 0.1 to 3600 [default: the model's, 2].
+    #[arg(long, value_name = "SECONDS", value_parser = number(0.1f64, Low::Included, 3600.0))]
     pub clip_duration: Option<f64>,
-    /// Frames sampled per clip [default: 4].
-    #[arg(long, value_name = "N")]
+    /// Frames sampled per clip, 1 to 256; with a model, a count its encoders take
+    /// [default: 4].
+    #[arg(long, value_name = "N", value_parser = number(1usize, Low::Included, 256))]
     pub frames_per_clip: Option<usize>,
-    /// Context length the clip budget is sized against [default: the model's, 16384].
-    #[arg(long, value_name = "TOKENS")]
+    /// Context length the clip budget is sized against, 1 to 1048576; with a model, at most
+    /// its context [default: the model's, 16384].
+    #[arg(long, value_name = "TOKENS", value_parser = number(1usize, Low::Included, 1 << 20))]
     pub model_max_length: Option<usize>,
-    /// Share of the context that video tokens may take [default: 0.65].
-    #[arg(long, value_name = "RATIO")]
+    /// Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65].
+    #[arg(long, value_name = "RATIO", value_parser = number(0.0f64, Low::Excluded, 1.0))]
     pub clip_sampling_ratio: Option<f64>,
 }
 
@@ -51,6 +55,21 @@ impl ClipSamplingArgs {
         }
         cfg.validate().map_err(|e| Error::usage(e.to_string()))?;
         Ok(cfg)
+    }
+
+    /// Checks `cfg` (resolved) against the checkpoint that will run it, before any video is
+    /// decoded: its encoders must take the clips, and a budget given must fit its context.
+    fn check_against(&self, cfg: &ClipSampling, checkpoint: &Checkpoint) -> Result<()> {
+        check_frames_per_clip(&checkpoint.config, cfg.frames_per_clip)
+            .map_err(|e| Error::usage(format!("--frames-per-clip {}: {e}", cfg.frames_per_clip)))?;
+        let context = checkpoint.config.llm.max_position_embeddings;
+        match self.model_max_length {
+            Some(n) if n > context => Err(Error::usage(format!(
+                "--model-max-length {n} is more than the model's context: expected a number \
+                 from 1 to {context}"
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -94,8 +113,10 @@ impl Answering {
         bars: &mut Bars,
     ) -> Result<Self> {
         let (pipeline, run) = model.open(bars)?;
+        let resolved = clips.resolve(pipeline.checkpoint().clip_sampling())?;
+        clips.check_against(&resolved, pipeline.checkpoint())?;
         Ok(Self {
-            clips: clips.resolve(pipeline.checkpoint().clip_sampling())?,
+            clips: resolved,
             options: generation.options(&pipeline)?,
             pipeline,
             run,
@@ -129,27 +150,45 @@ impl ModelArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Generation")]
 pub struct GenerationArgs {
-    /// Temperature of the token sampling; 0 takes the most likely token every time.
-    #[arg(long, default_value_t = 0.4, value_name = "T")]
+    /// Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time.
+    #[arg(
+        long,
+        default_value_t = 0.4,
+        value_name = "T",
+        value_parser = number(0.0f32, Low::Included, 100.0)
+    )]
     pub temperature: f32,
-    /// Nucleus sampling: draw from the most likely tokens that together hold this probability.
-    #[arg(long, default_value_t = 0.7, value_name = "P")]
+    /// Nucleus sampling: draw from the most likely tokens that together hold this probability,
+    /// above 0 and at most 1.
+    #[arg(
+        long,
+        default_value_t = 0.7,
+        value_name = "P",
+        value_parser = number(0.0f32, Low::Excluded, 1.0)
+    )]
     pub top_p: f32,
-    /// Draw from the K most likely tokens; 0 for all [default: the model's generation config].
+    /// Draw from the K most likely tokens, 0 (all) to the model's vocabulary size
+    /// [default: the model's generation config].
     #[arg(long, value_name = "K")]
     pub top_k: Option<usize>,
-    /// Penalty on tokens already generated [default: the model's generation config].
-    #[arg(long, value_name = "X")]
+    /// Penalty on tokens already generated, above 0 and at most 100 (1 is none)
+    /// [default: the model's generation config].
+    #[arg(long, value_name = "X", value_parser = number(0.0f32, Low::Excluded, 100.0))]
     pub repetition_penalty: Option<f32>,
-    /// Longest answer, in tokens.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    /// Longest answer, in tokens, 1 to 1048576 (the model's context ends it sooner).
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "N",
+        value_parser = number(1usize, Low::Included, 1 << 20)
+    )]
     pub max_new_tokens: usize,
     /// Seed of the token sampling: the same seed, video, question and device give the same answer
     /// [default: random; --json reports it].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// The top-K log-probabilities of each generated token, in the JSON record.
-    #[arg(long, value_name = "K")]
+    /// The top-K log-probabilities of each generated token, 0 to 20, in the JSON record.
+    #[arg(long, value_name = "K", value_parser = number(0usize, Low::Included, 20))]
     pub logprobs: Option<usize>,
 }
 
@@ -157,6 +196,13 @@ impl GenerationArgs {
     /// The settings for `pipeline`'s model: flags first, then its generation config.
     pub fn options(&self, pipeline: &Pipeline) -> Result<GenerateOptions> {
         let checkpoint = &pipeline.checkpoint().generation;
+        let vocab = pipeline.checkpoint().config.llm.vocab_size;
+        if let Some(k) = self.top_k.filter(|&k| k > vocab) {
+            return Err(Error::usage(format!(
+                "--top-k {k} is more than the model's vocabulary: expected a number from 0 to \
+                 {vocab}"
+            )));
+        }
         let sampling = TokenSampling {
             temperature: self.temperature,
             top_p: self.top_p,
@@ -165,18 +211,6 @@ impl GenerationArgs {
                 .repetition_penalty
                 .unwrap_or(checkpoint.repetition_penalty),
         };
-        if !(sampling.temperature >= 0.0 && sampling.temperature.is_finite()) {
-            return Err(Error::usage("--temperature must be 0 or more"));
-        }
-        if !(sampling.top_p > 0.0 && sampling.top_p <= 1.0) {
-            return Err(Error::usage("--top-p must be in (0, 1]"));
-        }
-        if !(sampling.repetition_penalty > 0.0 && sampling.repetition_penalty.is_finite()) {
-            return Err(Error::usage("--repetition-penalty must be positive"));
-        }
-        if self.max_new_tokens == 0 {
-            return Err(Error::usage("--max-new-tokens must be at least 1"));
-        }
         Ok(GenerateOptions {
             sampling,
             // Below 2^53 so that JSON readers (jq, JavaScript) keep every digit.

@@ -1,6 +1,7 @@
 //! `apollo bench`: speed and memory at a published model size with random weights, as one
 //! JSON object on stdout (see README, Speed).
 
+use super::bounds::{frame_size, number, Low};
 use super::printer::{note, Printer};
 use crate::bench::compare::{self, CompareConfig};
 use crate::bench::{inputs, run as run_bench, video, BenchConfig};
@@ -37,8 +38,8 @@ pub struct BenchArgs {
     /// Which published configuration's widths the random checkpoint gets.
     #[arg(long, value_enum, default_value = "3b")]
     pub preset: PresetArg,
-    /// Layers each stack runs [default: all of the published model].
-    #[arg(long, value_name = "N")]
+    /// Layers each stack runs, 1 to 64 [default: all of the published model].
+    #[arg(long, value_name = "N", value_parser = number(1usize, Low::Included, 64))]
     pub layers: Option<usize>,
     /// Where the generated checkpoint, video and plan are kept between runs
     /// [default: <temp dir>/apollo-bench].
@@ -47,17 +48,33 @@ pub struct BenchArgs {
     /// Benchmark this video instead of the synthetic one.
     #[arg(long, value_name = "FILE")]
     pub video: Option<PathBuf>,
-    /// Length of the synthetic video.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    /// Length of the synthetic video, 1 to 86400 (a day).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        value_parser = number(1u64, Low::Included, 86400)
+    )]
     pub video_seconds: u64,
-    /// Frame size of the synthetic video, WxH.
-    #[arg(long, value_name = "WxH", default_value = "640x360")]
-    pub video_size: String,
-    /// Frame rate of the synthetic video.
-    #[arg(long, value_name = "FPS", default_value_t = 30)]
+    /// Frame size of the synthetic video, WxH, even sides from 16 to 7680.
+    #[arg(long, value_name = "WxH", default_value = "640x360", value_parser = frame_size)]
+    pub video_size: (usize, usize),
+    /// Frame rate of the synthetic video, 1 to 240.
+    #[arg(
+        long,
+        value_name = "FPS",
+        default_value_t = 30,
+        value_parser = number(1u32, Low::Included, 240)
+    )]
     pub video_fps: u32,
-    /// Tokens generated for the decode speed (with --compare: greedy tokens compared).
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    /// Tokens generated for the decode speed (with --compare: greedy tokens compared), 1 to
+    /// 65536 (the model's context ends them sooner).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 128,
+        value_parser = number(1usize, Low::Included, 65536)
+    )]
     pub new_tokens: usize,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
@@ -68,17 +85,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
-    let (width, height) = args
-        .video_size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .filter(|&(w, h): &(usize, usize)| w >= 16 && h >= 16 && w % 2 == 0 && h % 2 == 0)
-        .ok_or_else(|| Error::usage("--video-size takes WxH, even sides of at least 16"))?;
-    if args.new_tokens == 0 || args.video_seconds == 0 || args.video_fps == 0 {
-        return Err(Error::usage(
-            "--new-tokens, --video-seconds and --video-fps must be at least 1",
-        ));
-    }
+    let (width, height) = args.video_size;
     let device = select_device(args.device)?;
     let config = BenchConfig {
         model_dir: args.model_dir.clone(),

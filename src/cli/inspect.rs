@@ -2,6 +2,7 @@
 //! as text or as JSON Lines; optionally the sampled frames as PNG files and a contact sheet.
 
 use super::args::ClipSamplingArgs;
+use super::bounds::{number, Low};
 use super::printer::{report, Printer};
 use crate::checkpoint;
 use crate::error::{Error, ExitStatus, Result};
@@ -39,9 +40,14 @@ pub struct InspectArgs {
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: ClipSamplingArgs,
-    /// Video tokens per clip (the connector's num_output_tokens), to plan for another model
-    /// [default: the model's, 128].
-    #[arg(long, value_name = "N", help_heading = "Clip sampling")]
+    /// Video tokens per clip (the connector's num_output_tokens), 1 to 65536, to plan for
+    /// another model [default: the model's, 128].
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Clip sampling",
+        value_parser = number(1usize, Low::Included, 65536)
+    )]
     pub tokens_per_clip: Option<usize>,
 }
 

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod ask;
 pub mod bench;
+pub mod bounds;
 pub mod caption;
 pub mod completions;
 pub mod download;
@@ -59,5 +60,74 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Inspect(args) => inspect::run(&args, out),
         Command::Completions(args) => completions::run(&args, out),
         Command::Man(args) => man::run(&args, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from([&["apollo"], args].concat())
+            .unwrap()
+            .command
+    }
+
+    /// A value parser whose type differs from its field's fails only when the field is read:
+    /// every numeric flag is read here once.
+    #[test]
+    fn every_numeric_flag_parses_into_its_field() {
+        let sampling = [
+            "--clip-duration=3",
+            "--frames-per-clip=8",
+            "--model-max-length=100",
+            "--clip-sampling-ratio=0.5",
+        ];
+        let generation = [
+            "--temperature=0.5",
+            "--top-p=0.9",
+            "--top-k=5",
+            "--repetition-penalty=1.1",
+            "--max-new-tokens=9",
+            "--seed=3",
+            "--logprobs=2",
+        ];
+        let Command::Ask(a) = parse(&[&["ask", "v.mp4", "q"], &sampling[..], &generation].concat())
+        else {
+            panic!("ask")
+        };
+        assert_eq!(
+            (a.sampling.clip_duration, a.sampling.frames_per_clip),
+            (Some(3.0), Some(8))
+        );
+        assert_eq!(a.sampling.model_max_length, Some(100));
+        assert_eq!(a.sampling.clip_sampling_ratio, Some(0.5));
+        let g = &a.generation;
+        assert_eq!((g.temperature, g.top_p, g.top_k), (0.5, 0.9, Some(5)));
+        assert_eq!(g.repetition_penalty, Some(1.1));
+        assert_eq!(
+            (g.max_new_tokens, g.seed, g.logprobs),
+            (9, Some(3), Some(2))
+        );
+        let Command::Inspect(i) = parse(&["inspect", "v.mp4", "--tokens-per-clip=16"]) else {
+            panic!("inspect")
+        };
+        assert_eq!(i.tokens_per_clip, Some(16));
+        let Command::Bench(b) = parse(&[
+            "bench",
+            "--layers=2",
+            "--video-seconds=5",
+            "--video-size=32x16",
+            "--video-fps=10",
+            "--new-tokens=4",
+        ]) else {
+            panic!("bench")
+        };
+        assert_eq!((b.layers, b.video_seconds, b.video_fps), (Some(2), 5, 10));
+        assert_eq!((b.video_size, b.new_tokens), ((32, 16), 4));
+        let Command::Bench(b) = parse(&["bench"]) else {
+            panic!("bench")
+        };
+        assert_eq!((b.video_size, b.video_seconds), ((640, 360), 3600));
     }
 }

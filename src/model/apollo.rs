@@ -4,14 +4,40 @@
 use super::connector::Connector;
 use super::grid;
 use super::input::{PromptChunk, TokenId};
-use super::internvideo2::InternVideo2;
+use super::internvideo2::{fitted_frames, InternVideo2};
 use super::qwen2::Qwen2;
-use super::siglip::Siglip;
+use super::siglip::{frame_stride, Siglip};
 use crate::checkpoint::config::{ApolloConfig, TowerKind};
 use crate::checkpoint::safetensors::WeightFiles;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+
+/// Whether both encoders take clips of `frames` frames (SigLIP needs at least the grid's token
+/// frames; InternVideo2 must make exactly its `num_frames` by repeating or striding); if not,
+/// which counts they take. Checked before any decoding.
+pub fn check_frames_per_clip(config: &ApolloConfig, frames: usize) -> Result<(), String> {
+    let vision = &config.vision;
+    let fits = |f: usize| {
+        frame_stride(f, vision.token_output_shape[0]).is_some()
+            && fitted_frames(f, vision.internvideo2.num_frames).is_some()
+    };
+    if fits(frames) {
+        return Ok(());
+    }
+    let taken: Vec<String> = (1..=1024)
+        .filter(|&f| fits(f))
+        .take(4)
+        .map(|f| f.to_string())
+        .collect();
+    Err(match taken.as_slice() {
+        [] => "this model's encoders take no clip length up to 1024 frames".into(),
+        _ => format!(
+            "this model's encoders take clips of {}, ... frames",
+            taken.join(", ")
+        ),
+    })
+}
 
 pub struct ApolloModel {
     config: ApolloConfig,
@@ -237,6 +263,23 @@ mod tests {
         let mut tensors = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
         edit(&mut tensors);
         candle_core::safetensors::save(&tensors, path).unwrap();
+    }
+
+    #[test]
+    fn the_frame_check_agrees_with_what_the_encoders_take() {
+        let dir = tiny();
+        let model = load(dir.path(), DType::F32).unwrap();
+        for frames in 1..=9 {
+            let siglip = random_tensor(&[1, frames, 3, IMAGE, IMAGE], 1);
+            let internvideo2 = random_tensor(&[1, 3, frames, IMAGE, IMAGE], 2);
+            let encodes = model.encode_batch(&siglip, &internvideo2).is_ok();
+            let check = check_frames_per_clip(model.config(), frames);
+            assert_eq!(check.is_ok(), encodes, "{frames} frames: {check:?}");
+        }
+        assert_eq!(
+            check_frames_per_clip(model.config(), 3).unwrap_err(),
+            "this model's encoders take clips of 2, 4, 6, 8, ... frames"
+        );
     }
 
     #[test]

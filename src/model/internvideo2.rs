@@ -17,6 +17,22 @@ use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
 use candle_core::{DType, Tensor};
 
+/// The frames of a clip of `frames` frames that the tower encodes, as its frame adjustment
+/// picks them (see `fit_frames`); `None` when they cannot make `num_frames`.
+pub(crate) fn fitted_frames(frames: usize, num_frames: usize) -> Option<Vec<u32>> {
+    if frames == 0 || num_frames == 0 {
+        return None;
+    }
+    let index: Vec<u32> = if frames < num_frames {
+        (0..frames as u32)
+            .flat_map(|f| std::iter::repeat_n(f, num_frames))
+            .collect()
+    } else {
+        (0..frames as u32).step_by(frames / num_frames).collect()
+    };
+    (index.len() == num_frames).then_some(index)
+}
+
 pub struct InternVideo2 {
     img_size: usize,
     patch_size: usize,
@@ -99,18 +115,11 @@ impl InternVideo2 {
     fn fit_frames(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
         let frames = pixels.dim(2)?;
         let n = self.num_frames;
-        let index: Vec<u32> = if frames < n {
-            (0..frames as u32)
-                .flat_map(|f| std::iter::repeat_n(f, n))
-                .collect()
-        } else {
-            (0..frames as u32).step_by(frames / n).collect()
-        };
-        if index.len() != n {
+        let Some(index) = fitted_frames(frames, n) else {
             candle_core::bail!(
                 "InternVideo2 cannot encode clips of {frames} frames (num_frames {n})"
             );
-        }
+        };
         if frames == n {
             return Ok(pixels.clone());
         }

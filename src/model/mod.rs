@@ -20,5 +20,5 @@ mod layers;
 pub mod qwen2;
 pub mod siglip;
 
-pub use apollo::ApolloModel;
+pub use apollo::{check_frames_per_clip, ApolloModel};
 pub use input::{PromptChunk, TokenId};

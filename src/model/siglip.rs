@@ -15,6 +15,12 @@ use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
 use candle_core::Tensor;
 
+/// How far apart the frames of a clip of `frames` frames are that the tower encodes, for a
+/// grid of `out_t` token frames; `None` when the clip has fewer frames than the grid.
+pub(crate) fn frame_stride(frames: usize, out_t: usize) -> Option<usize> {
+    frames.checked_div(out_t).filter(|&s| s > 0)
+}
+
 pub struct Siglip {
     channels: usize,
     image_size: usize,
@@ -86,12 +92,11 @@ impl Siglip {
     /// temporal stride), T frames are kept, g = image_size / patch_size.
     pub fn forward_clips(&self, pixels: &Tensor, out_t: usize) -> candle_core::Result<Tensor> {
         let (clips, frames, c, h, w) = pixels.dims5()?;
-        let stride = frames / out_t;
-        if stride == 0 {
+        let Some(stride) = frame_stride(frames, out_t) else {
             candle_core::bail!(
                 "SigLIP got {frames} frames per clip, fewer than the grid's {out_t}"
             );
-        }
+        };
         let kept: Vec<u32> = (0..frames as u32).step_by(stride).collect();
         let t = kept.len();
         let pixels = if stride == 1 {

@@ -190,7 +190,10 @@ fn sample_indices(
     let mut clips = Vec::with_capacity(num_clips as usize);
     if frame_step > 0.5 {
         let step = ((fps / sample_fps) as i64).max(1);
-        let clip_len = fpc * step;
+        // A clip longer than any index can count (absurd durations or frame rates).
+        let clip_len = fpc.checked_mul(step).ok_or(PlanError::BadConfig(
+            "the settings give clips too long to index",
+        ))?;
         let sample_len = clip_len.min(total);
         let cstep = clip_step(total, clip_len, num_clips);
         for i in 0..num_clips {
@@ -275,10 +278,23 @@ mod tests {
         ));
         let bad = ClipSampling {
             frames_per_clip: 0,
-            ..cfg
+            ..cfg.clone()
         };
         assert!(matches!(
             plan_clips(10, 30.0, &bad),
+            Err(PlanError::BadConfig(_))
+        ));
+        // Absurd but finite durations and frame rates are errors, not overflows.
+        let long = ClipSampling {
+            clip_duration: 1e300,
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            plan_clips(250, 25.0, &long),
+            Err(PlanError::BadConfig(_))
+        ));
+        assert!(matches!(
+            plan_clips(250, 1e300, &cfg),
             Err(PlanError::BadConfig(_))
         ));
     }
