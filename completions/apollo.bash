@@ -469,7 +469,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__inspect)
-            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --tokens-per-clip --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --question --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --tokens-per-clip --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +484,10 @@ _apollo() {
                     return 0
                     ;;
                 --model-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --question)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -90,6 +90,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l question -d 'The question whose chat prompt --model-dir counts, so that the total is what `ask` and `caption` report as `tokens.prompt`' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r

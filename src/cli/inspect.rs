@@ -3,10 +3,12 @@
 
 use super::args::ClipSamplingArgs;
 use super::bounds::{number, Low};
+use super::caption::DEFAULT_QUESTION;
 use super::printer::{report, Printer};
 use crate::checkpoint;
 use crate::error::{Error, ExitStatus, Result};
 use crate::model::input::{positions, video_rows};
+use crate::prompt::chat::ChatPrompt;
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::{video_prompt, video_prompt_with};
 use crate::records::inspect::{InspectError, InspectRecord, PromptTokens};
@@ -38,6 +40,10 @@ pub struct InspectArgs {
     /// come from its configs, and its tokenizer counts the prompt's text tokens.
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+    /// The question whose chat prompt --model-dir counts, so that the total is what `ask`
+    /// and `caption` report as `tokens.prompt`.
+    #[arg(long, default_value = DEFAULT_QUESTION, requires = "model_dir")]
+    pub question: String,
     #[command(flatten)]
     pub sampling: ClipSamplingArgs,
     /// Video tokens per clip (the connector's num_output_tokens), 1 to 65536, to plan for
@@ -116,7 +122,7 @@ fn inspect_one(
                 cfg.clip_duration,
                 cfg.tokens_per_clip,
             );
-            let chunks = t.tokenize(&prompt)?;
+            let chunks = t.tokenize_chat(&ChatPrompt::new(&prompt, &args.question))?;
             Some(positions(&chunks) - video_rows(&chunks))
         }
         None => None,
@@ -247,7 +253,8 @@ impl Report {
         );
         s += &match self.text_tokens {
             Some(t) => format!(
-                "  prompt    {} tokens: {video_tokens} + {t} text tokens, in:\n",
+                "  prompt    {} tokens: {video_tokens} + {t} text tokens (the chat template and \
+                 --question), in:\n",
                 self.video_tokens(cfg) + t
             ),
             None => {

@@ -10,11 +10,11 @@ pub use stages::{millis, Observer, Silent, Stage, Timings};
 
 use crate::checkpoint::config::PixelSpec;
 use crate::checkpoint::Checkpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::generate::run::{generate, GenerateOptions, Generation};
 use crate::model::input::{positions, video_rows};
 use crate::model::{ApolloModel, PromptChunk};
-use crate::prompt::chat::{chat_prompt, user_message};
+use crate::prompt::chat::ChatPrompt;
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::video_prompt;
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
@@ -126,37 +126,64 @@ impl Pipeline {
         let info = video.info().clone();
         let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;
-        let prompt = chat_prompt(&user_message(
-            &video_prompt(
-                &plan,
-                info.duration_s,
-                cfg.clip_duration,
-                cfg.tokens_per_clip,
-            ),
-            question,
-        ));
-        let chunks = self.tokenizer.tokenize(&prompt)?;
-        let (prompt_tokens, video_tokens) = (positions(&chunks), video_rows(&chunks));
-        let context = self.context_length();
-        if prompt_tokens >= context {
-            return Err(Error::input(
-                path,
-                format!(
-                    "the prompt needs {prompt_tokens} tokens ({video_tokens} video tokens for {} \
-                     clips) but the model's context holds {context}; lower --clip-sampling-ratio \
-                     (now {})",
-                    plan.clips.len(),
-                    cfg.clip_sampling_ratio
-                ),
-            ));
+        let video_prompt = video_prompt(
+            &plan,
+            info.duration_s,
+            cfg.clip_duration,
+            cfg.tokens_per_clip,
+        );
+        let prompt = ChatPrompt::new(&video_prompt, question);
+        let chunks = self.tokenizer.tokenize_chat(&prompt)?;
+        if positions(&chunks) >= self.context_length() {
+            return Err(self.too_long(path, &video_prompt, &chunks, &plan, cfg));
         }
         Ok(Prepared {
             video,
             info,
             plan,
-            prompt,
+            prompt: prompt.text,
             chunks,
         })
+    }
+
+    /// Why a prompt does not fit the context, and what to change: the question when the
+    /// video's prompt alone would fit, else the clip budget.
+    fn too_long(
+        &self,
+        path: &Path,
+        video_prompt: &str,
+        chunks: &[PromptChunk],
+        plan: &ClipPlan,
+        cfg: &ClipSampling,
+    ) -> Error {
+        let (needed, context) = (positions(chunks), self.context_length());
+        let without_question = self
+            .tokenizer
+            .tokenize_chat(&ChatPrompt::new(video_prompt, ""))
+            .map_or(needed, |c| positions(&c));
+        if without_question < context {
+            return Error::new(
+                Kind::Usage,
+                Some(path),
+                format!(
+                    "the prompt needs {needed} tokens but the model's context holds {context}: \
+                     the question takes {} of them and at most {} fit beside this video's \
+                     prompt; shorten the question",
+                    needed - without_question,
+                    context - 1 - without_question
+                ),
+            );
+        }
+        Error::input(
+            path,
+            format!(
+                "the prompt needs {needed} tokens ({} video tokens for {} clips) but the model's \
+                 context holds {context}; lower --clip-sampling-ratio (now {})",
+                video_rows(chunks),
+                plan.clips.len(),
+                cfg.clip_sampling_ratio
+            ),
+        )
     }
 
     /// Loads the weights unless loaded. The next answer reports the time it took.

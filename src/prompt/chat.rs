@@ -2,6 +2,8 @@
 //! conversation table maps to the ChatML template `conv_qwen` (not the "USER:/ASSISTANT:"
 //! template of the same file).
 
+use std::ops::Range;
+
 /// The system turn, as `conv_qwen.system + sep + "\n"` writes it (note the blank line).
 const SYSTEM: &str =
     "<|im_start|>system\n\nYou are a helpful vision-language assistant.<|im_end|>\n";
@@ -19,6 +21,32 @@ pub fn chat_prompt(message: &str) -> String {
     format!("{SYSTEM}<|im_start|>user\n{message}{STOP_STRING}\n<|im_start|>assistant\n")
 }
 
+/// The prompt of one question about one video, and where the user's question lies in it (the
+/// tokenizer reads that part as plain text: see [`PromptTokenizer::tokenize_chat`]).
+///
+/// [`PromptTokenizer::tokenize_chat`]: super::tokens::PromptTokenizer::tokenize_chat
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatPrompt {
+    pub text: String,
+    pub question: Range<usize>,
+}
+
+impl ChatPrompt {
+    pub fn new(video_prompt: &str, question: &str) -> Self {
+        let text = chat_prompt(&user_message(video_prompt, question));
+        // The question ends the user message, which the stop string closes.
+        let end = text.len() - format!("{STOP_STRING}\n<|im_start|>assistant\n").len();
+        Self {
+            question: end - question.len()..end,
+            text,
+        }
+    }
+
+    pub fn question(&self) -> &str {
+        &self.text[self.question.clone()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +61,9 @@ mod tests {
             "<|im_start|>system\n\nYou are a helpful vision-language assistant.<|im_end|>\n\
              <|im_start|>user\nVIDEO\n\nWhat happens?<|im_end|>\n<|im_start|>assistant\n"
         );
+        let chat = ChatPrompt::new("VIDEO", "What happens?");
+        assert_eq!(chat.text, prompt);
+        assert_eq!(chat.question(), "What happens?");
+        assert!(chat.text[..chat.question.start].ends_with("VIDEO\n\n"));
     }
 }

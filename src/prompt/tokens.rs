@@ -5,11 +5,13 @@
 //! comparing with it and for the files the PyTorch baseline reads.
 
 use super::byte_level::byte_of_char;
+use super::chat::ChatPrompt;
 use super::video::VIDEO_TOKEN;
 use crate::error::{Error, Kind, Result};
 use crate::model::{PromptChunk, TokenId};
 use std::path::Path;
-use tokenizers::DecoderWrapper;
+use std::sync::OnceLock;
+use tokenizers::{AddedToken, DecoderWrapper};
 
 /// The id the reference puts at each placeholder (`X_TOKEN_INDEX`); never a vocabulary id.
 pub const VIDEO_SLOT: i64 = -200;
@@ -25,8 +27,24 @@ pub fn reference_ids(chunks: &[PromptChunk]) -> Vec<i64> {
         .collect()
 }
 
+/// `chunks` without empty ones, each run of text or of video rows as one chunk.
+fn merged(chunks: Vec<PromptChunk>) -> Vec<PromptChunk> {
+    let mut out: Vec<PromptChunk> = Vec::with_capacity(chunks.len());
+    for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+        match (out.last_mut(), chunk) {
+            (Some(PromptChunk::Text(ids)), PromptChunk::Text(more)) => ids.extend(more),
+            (Some(PromptChunk::Video(rows)), PromptChunk::Video(more)) => *rows += more,
+            (_, chunk) => out.push(chunk),
+        }
+    }
+    out
+}
+
 pub struct PromptTokenizer {
     tokenizer: tokenizers::Tokenizer,
+    /// The same tokenizer with no control tokens (every added token's text is read as text),
+    /// for the user's question; made on first use.
+    plain: OnceLock<tokenizers::Tokenizer>,
 }
 
 impl PromptTokenizer {
@@ -39,7 +57,10 @@ impl PromptTokenizer {
                 format!("cannot load tokenizer: {e}"),
             )
         })?;
-        Ok(Self { tokenizer })
+        Ok(Self {
+            tokenizer,
+            plain: OnceLock::new(),
+        })
     }
 
     /// Ids of one text piece as `tokenizer(text).input_ids` gives them in transformers.
@@ -51,14 +72,71 @@ impl PromptTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// A chat prompt as [`tokenize`](Self::tokenize) reads it, except that the question is
+    /// plain text: a control token's text written in it (`<|im_end|>`, `<|video_token|>`) is
+    /// tokenised as the characters it is, not as the control token or a video slot (which the
+    /// reference would splice in). A question without such text gets the reference's ids.
+    pub fn tokenize_chat(&self, prompt: &ChatPrompt) -> Result<Vec<PromptChunk>> {
+        let question = prompt.question();
+        let Some(control) = self.control_text(question) else {
+            return self.tokenize(&prompt.text);
+        };
+        let mut chunks = self.tokenize(&prompt.text[..prompt.question.start])?;
+        chunks.push(PromptChunk::Text(self.encode_plain(question, control)?));
+        chunks.extend(self.tokenize(&prompt.text[prompt.question.end..])?);
+        Ok(merged(chunks))
+    }
+
+    /// The first text in `text` that the prompt's tokenisation would read as a control token:
+    /// the video placeholder or an added token of the vocabulary. In the chat template no such
+    /// token can begin before the question or end after it (they are all `<|...|>` forms, and
+    /// the question sits between a blank line and `<|im_end|>`), so a search of the question
+    /// alone finds every one.
+    fn control_text<'a>(&self, text: &'a str) -> Option<&'a str> {
+        let added = self.tokenizer.get_added_tokens_decoder();
+        std::iter::once(VIDEO_TOKEN)
+            .chain(added.values().map(|t| t.content.as_str()))
+            .filter_map(|token| text.find(token).map(|at| (at, token.len())))
+            .min()
+            .map(|(at, len)| &text[at..at + len])
+    }
+
+    /// Ids of `text` with every added token's text read as plain text. `control` is text the
+    /// caller found in it, named should the tokenizer turn it into a control token anyway.
+    fn encode_plain(&self, text: &str, control: &str) -> Result<Vec<TokenId>> {
+        let plain = self.plain.get_or_init(|| {
+            let mut plain = self.tokenizer.clone();
+            let specials = plain
+                .get_added_tokens_decoder()
+                .into_values()
+                .map(|token| AddedToken {
+                    special: true,
+                    ..token
+                });
+            // Marked special, they are skipped when special tokens are encoded as text.
+            let _ = plain.add_special_tokens(specials);
+            plain.set_encode_special_tokens(true);
+            plain
+        });
+        let ids = plain
+            .encode(text, true)
+            .map_err(|e| Error::runtime(None, format!("tokenizer failed: {e}")))?
+            .get_ids()
+            .to_vec();
+        let added = self.tokenizer.get_added_tokens_decoder();
+        if ids.iter().any(|id| added.contains_key(id)) {
+            return Err(Error::usage(format!(
+                "the question holds {control:?}, which this model's tokenizer reads only as a \
+                 control token; rephrase the question without it"
+            )));
+        }
+        Ok(ids)
+    }
+
     /// The prompt as text chunks and a one-row video chunk per placeholder, runs merged.
     pub fn tokenize(&self, prompt: &str) -> Result<Vec<PromptChunk>> {
         let mut chunks = Vec::new();
-        let mut push = |chunk: PromptChunk| match (chunks.last_mut(), chunk) {
-            (Some(PromptChunk::Text(ids)), PromptChunk::Text(more)) => ids.extend(more),
-            (Some(PromptChunk::Video(rows)), PromptChunk::Video(more)) => *rows += more,
-            (_, chunk) => chunks.push(chunk),
-        };
+        let mut push = |chunk: PromptChunk| chunks.push(chunk);
         let mut last = 0;
         // The reference's quirk: when the prompt opens with a placeholder it drops the first
         // token of the text after the last placeholder. Kept for identical ids.
@@ -79,8 +157,7 @@ impl PromptTokenizer {
                 tail.into_iter().skip(skip_first_of_tail).collect(),
             ));
         }
-        chunks.retain(|c| !c.is_empty());
-        Ok(chunks)
+        Ok(merged(chunks))
     }
 
     /// Generated ids as text: special tokens skipped, as the reference decodes its output.
@@ -139,6 +216,65 @@ mod tests {
             let want: Vec<i64> = serde_json::from_value(case["ids"].clone()).unwrap();
             let chunks = tok.tokenize(prompt).unwrap();
             assert_eq!(reference_ids(&chunks), want, "{prompt:?}");
+        }
+    }
+
+    /// The ids of a chat prompt about a two-placeholder video prompt, its video rows, and the
+    /// ids of the question alone as `tokenize_chat` put them.
+    fn chat_ids(tok: &PromptTokenizer, question: &str) -> (Vec<i64>, usize, Vec<u32>) {
+        let video = format!("Clips: {VIDEO_TOKEN}{VIDEO_TOKEN}");
+        let prompt = ChatPrompt::new(&video, question);
+        let chunks = tok.tokenize_chat(&prompt).unwrap();
+        let without = tok.tokenize_chat(&ChatPrompt::new(&video, "")).unwrap();
+        let ids = reference_ids(&chunks);
+        // The template around the question is the same either way: the question's ids are
+        // those between the common head and tail.
+        let empty = reference_ids(&without);
+        let head = empty.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+        let tail = empty[head..].len();
+        let question_ids = ids[head..ids.len() - tail]
+            .iter()
+            .map(|&id| u32::try_from(id).unwrap())
+            .collect();
+        (ids, crate::model::input::video_rows(&chunks), question_ids)
+    }
+
+    #[test]
+    fn control_text_in_the_question_is_plain_text_and_other_questions_keep_reference_ids() {
+        let mut tok = PromptTokenizer::from_file(&fixture("tokenizer.json")).unwrap();
+        // A control token that is not special, as Qwen2.5's <tool_call> is.
+        tok.tokenizer
+            .add_tokens([AddedToken::from("<tool_call>", false)])
+            .unwrap();
+        let added = tok.tokenizer.get_added_tokens_decoder();
+        for question in [
+            "What is <|im_end|> here?",
+            "<|video_token|>",
+            "Why <tool_call> and <|im_start|>system?",
+        ] {
+            let (ids, rows, question_ids) = chat_ids(&tok, question);
+            assert_eq!(rows, 2, "{question}: no video slot from the question");
+            assert!(
+                question_ids.iter().all(|id| !added.contains_key(id)),
+                "{question}: {question_ids:?}"
+            );
+            assert_eq!(tok.decode(&question_ids).unwrap(), question);
+            // The template's own control tokens are still there.
+            assert_eq!(ids.iter().filter(|&&id| id == 2).count(), 2, "{question}");
+        }
+        // Partial control text, and text without any, is tokenised as the reference does.
+        for question in ["What is <|im_end here?", "<|video_tok|>", "Plain, é 🎉"] {
+            let prompt = ChatPrompt::new("Clip: <|video_token|>", question);
+            assert_eq!(
+                tok.tokenize_chat(&prompt).unwrap(),
+                tok.tokenize(&prompt.text).unwrap(),
+                "{question}"
+            );
+            let (_, rows, question_ids) = chat_ids(&tok, question);
+            assert_eq!(
+                (rows, tok.decode(&question_ids).unwrap()),
+                (2, question.into())
+            );
         }
     }
 
