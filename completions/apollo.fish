@@ -24,7 +24,7 @@ function __fish_apollo_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c apollo -n "__fish_apollo_needs_command" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_needs_command" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_needs_command" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_needs_command" -s V -l version -d 'Print version'
@@ -56,7 +56,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l json -d 'Print one JSON object after generation instead of streaming the answer'
-complete -c apollo -n "__fish_apollo_using_subcommand ask" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s V -l version -d 'Print version'
@@ -83,7 +83,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-cli
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l skip-existing -d 'Skip videos whose record is already in --output-dir (resume a batch)'
-complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -d 'Print version'
@@ -97,12 +97,12 @@ complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-leng
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens), 1 to 65536, to plan for another model [default: the model\'s, 128]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -l revision -d 'Branch, tag or commit' -r
-complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
@@ -124,15 +124,15 @@ f16\t''
 f32\t''"
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l compare -d 'Instead of timing: run the model on --device/--dtype and on the CPU in f32 with the same inputs, and report the largest difference at each stage and whether greedy ids agree (exit 1 when outside bf16\'s or f32\'s bounds)'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-only -d 'Only write the synthetic video into the work folder (unless it is there) and print its path: for machines whose apollo has no encoder (see scripts/build-portable.sh)'
-complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand completions" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand man" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too'
+complete -c apollo -n "__fish_apollo_using_subcommand man" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s V -l version -d 'Print version'

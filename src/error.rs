@@ -135,7 +135,7 @@ impl fmt::Display for Error {
         // One line, always: messages from libraries may carry newlines.
         let message = self.message.replace(['\n', '\r'], " ");
         match &self.path {
-            Some(p) => write!(f, "{}: {}", p.display(), message.trim()),
+            Some(p) => write!(f, "{p:?}: {}", message.trim()),
             None => write!(f, "{}", message.trim()),
         }
     }
@@ -167,7 +167,9 @@ mod tests {
     #[test]
     fn displays_one_line_with_the_file() {
         let e = Error::input(Path::new("a.mp4"), "bad\nthing ");
-        assert_eq!(e.to_string(), "a.mp4: bad thing");
+        assert_eq!(e.to_string(), r#""a.mp4": bad thing"#);
+        let odd = Error::input(Path::new("new\nline \"q\".mp4"), "bad");
+        assert_eq!(odd.to_string(), r#""new\nline \"q\".mp4": bad"#);
         assert_eq!(e.exit_code(), 3);
         assert_eq!(Error::usage("no").to_string(), "no");
         assert_eq!(Error::usage("no").exit_code(), 2);

@@ -10,11 +10,13 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // -v and -vv raise apollo's own logging only: the libraries' debug output (the
+    // tokenizer traces every character it normalises) would drown it. RUST_LOG reaches them.
     let default_level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+        (false, 1) => "warn,apollo=debug",
+        (false, _) => "warn,apollo=trace",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));

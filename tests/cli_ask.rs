@@ -303,9 +303,7 @@ fn a_prompt_longer_than_the_context_fails_before_the_weights_are_read() {
         .arg("What happens?"));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r
-        .stderr
-        .starts_with(&format!("apollo: {}: ", video.display())));
+    assert!(r.stderr.starts_with(&format!("apollo: {video:?}: ")));
     assert!(r.stderr.contains("512 video tokens"), "{}", r.stderr);
     assert!(
         r.stderr.contains("lower --clip-sampling-ratio"),
@@ -368,6 +366,31 @@ fn control_text_in_a_question_is_read_as_plain_text() {
 }
 
 #[test]
+fn verbose_shows_apollos_steps_and_not_the_libraries_traces() {
+    let video = common::real_video("bikes.mp4");
+    let ask = |flag: &str| {
+        let r = run(apollo()
+            .args([flag, "ask", "--model-dir", &tiny(), "--max-new-tokens", "2"])
+            .arg(&video)
+            .arg("What is this?"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stderr
+    };
+    let debug = ask("-v");
+    for step in [
+        format!("checkpoint {:?}, on cpu in f32", tiny()),
+        format!("{video:?}: 640x272, 25 fps, 250 frames; 5 clips of 4 frames"),
+        "encoded a batch of 1 clips in ".into(),
+        "prefill ".into(),
+    ] {
+        assert!(debug.contains(&step), "{step}: {debug}");
+    }
+    let trace = ask("-vv");
+    assert!(trace.lines().count() < 50, "{trace}");
+    assert!(trace.lines().all(|l| l.contains(" apollo::")), "{trace}");
+}
+
+#[test]
 fn usage_and_input_errors_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let video = common::real_video("bikes.mp4");
@@ -391,9 +414,7 @@ fn usage_and_input_errors_are_one_line() {
         .arg("q"));
     assert_eq!(r.code, 3);
     assert_eq!(r.stderr.lines().count(), 1);
-    assert!(r
-        .stderr
-        .starts_with(&format!("apollo: {}: ", bad.display())));
+    assert!(r.stderr.starts_with(&format!("apollo: {bad:?}: ")));
     assert!(r.stdout.is_empty());
 
     if !candle_core::utils::cuda_is_available() {

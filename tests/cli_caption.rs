@@ -34,7 +34,7 @@ fn caption_reports_each_video_in_order_and_survives_a_bad_one() {
     assert!(records[1]["error"]
         .as_str()
         .unwrap()
-        .starts_with(&bad.display().to_string()));
+        .starts_with(&format!("{bad:?}: ")));
     assert!(records[1].get("answer").is_none());
     for record in [&records[0], &records[2], &records[3]] {
         assert_eq!(record["question"], "Describe this video in detail");
@@ -50,9 +50,7 @@ fn caption_reports_each_video_in_order_and_survives_a_bad_one() {
     assert_eq!(&loads[1..], &[0.0, 0.0]);
     // The failure is also on stderr, one line.
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r
-        .stderr
-        .starts_with(&format!("apollo: {}: ", bad.display())));
+    assert!(r.stderr.starts_with(&format!("apollo: {bad:?}: ")));
 }
 
 #[test]

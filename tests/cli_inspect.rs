@@ -36,7 +36,7 @@ fn assert_input_error(path: &Path, what: &str) {
     assert_eq!(out.status.code(), Some(3), "{}: {stderr}", path.display());
     assert!(out.stdout.is_empty());
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-    let prefix = format!("apollo: {}: ", path.display());
+    let prefix = format!("apollo: {path:?}: ");
     assert!(stderr.starts_with(&prefix), "{stderr:?}");
     assert!(stderr.contains(what), "{stderr:?} should say {what:?}");
 }
@@ -169,7 +169,7 @@ fn json_lines_report_the_plan_and_failures_without_stopping() {
     ));
     assert_eq!(prompt.matches("<|video_token|>").count(), 5 * 128);
     assert_eq!(lines[1]["path"], "/nonexistent.mp4");
-    assert_eq!(lines[1]["error"], "/nonexistent.mp4: no such file");
+    assert_eq!(lines[1]["error"], r#""/nonexistent.mp4": no such file"#);
     assert_eq!(lines[2], lines[0]);
 }
 

@@ -108,7 +108,7 @@ pub fn inputs(cfg: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<Files> {
                 preset_name(cfg.preset),
                 layers_name(cfg.layers)
             ));
-            log(&format!("checkpoint {}", dir.display()));
+            log(&format!("checkpoint {dir:?}"));
             ensure_checkpoint(&dir, cfg.preset, cfg.layers)?;
             dir
         }

@@ -104,6 +104,16 @@ impl TopConfig {
     pub fn read(dir: &Path) -> Result<(Self, Layout)> {
         let file = dir.join(CONFIG);
         let top: Self = read_json(&file)?;
+        // The clip sampling's own bounds (those of its flags): anything else is a broken file.
+        if let Some(d) = top.clip_duration.filter(|d| !(0.1..=3600.0).contains(d)) {
+            return Err(config_error(
+                &file,
+                format!("clip_duration {d} is not a number of seconds from 0.1 to 3600"),
+            ));
+        }
+        if top.model_max_length() == Some(0) {
+            return Err(config_error(&file, "model_max_length is 0"));
+        }
         let folder = |component: Component| top.component_dir(dir, &file, component);
         let layout = Layout {
             dir: dir.to_path_buf(),

@@ -22,9 +22,8 @@ pub use layout::Layout;
 
 use crate::error::Result;
 use crate::video::clips::ClipSampling;
-use config::read_json;
+use config::connector::read_tokens_per_clip;
 use layout::TopConfig;
-use serde::Deserialize;
 use std::path::Path;
 
 /// A checkpoint directory with its layout and every configuration file read.
@@ -83,15 +82,10 @@ impl ClipDefaults {
 /// The clip sampling of the checkpoint in `dir`, read from config.json and the connector's
 /// config alone, so that a partial download (configs and tokenizer) can be planned for.
 pub fn read_clip_sampling(dir: &Path) -> Result<(ClipSampling, Layout)> {
-    #[derive(Deserialize)]
-    struct Connector {
-        num_output_tokens: usize,
-    }
     let (top, layout) = TopConfig::read(dir)?;
-    let connector: Connector = read_json(&layout.connector_config())?;
     let defaults = ClipDefaults {
         clip_duration: top.clip_duration,
-        tokens_per_clip: connector.num_output_tokens,
+        tokens_per_clip: read_tokens_per_clip(&layout.connector_config())?,
         model_max_length: top.model_max_length(),
     };
     Ok((defaults.sampling(), layout))

@@ -141,6 +141,7 @@ impl ModelArgs {
             device: device_name(&device),
             dtype: dtype.as_str().to_string(),
         };
+        tracing::debug!("checkpoint {dir:?}, on {} in {}", run.device, run.dtype);
         let pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?;
         Ok((pipeline, run))
     }

@@ -145,10 +145,8 @@ fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if let Some(other) = seen.insert(file.clone(), video) {
             if other != video.as_path() {
                 return Err(Error::usage(format!(
-                    "{} and {} would both be written to {}; caption them in separate runs",
-                    other.display(),
-                    video.display(),
-                    file.display()
+                    "{other:?} and {video:?} would both be written to {file:?}; caption them in \
+                     separate runs"
                 )));
             }
         }

@@ -21,7 +21,8 @@ use printer::Printer;
 #[derive(Debug, Parser)]
 #[command(name = "apollo", version, about, propagate_version = true)]
 pub struct Cli {
-    /// More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too.
+    /// More logging on stderr: -v shows apollo's steps (files, plan, batches, timings), -vv
+    /// its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries' logs.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors on stderr.

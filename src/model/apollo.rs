@@ -386,7 +386,7 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         let e = load_error(dir.path());
         assert!(
-            e.starts_with(&file.display().to_string()) && e.contains("missing"),
+            e.starts_with(&format!("{file:?}: ")) && e.contains("missing"),
             "{e}"
         );
     }
@@ -399,7 +399,7 @@ mod tests {
             .join("vision_tower/siglip-tiny/preprocessor_config.json");
         std::fs::remove_file(&file).unwrap();
         let e = load_error(dir.path());
-        assert!(e.starts_with(&file.display().to_string()), "{e}");
+        assert!(e.starts_with(&format!("{file:?}: ")), "{e}");
     }
 
     #[test]
@@ -411,7 +411,7 @@ mod tests {
         f.set_len(len - 7).unwrap();
         let e = load_error(dir.path());
         assert!(
-            e.starts_with(&file.display().to_string()) && e.contains("truncated: tensor "),
+            e.starts_with(&format!("{file:?}: ")) && e.contains("truncated: tensor "),
             "{e}"
         );
     }
@@ -427,7 +427,7 @@ mod tests {
         });
         let e = load_error(dir.path());
         assert!(
-            e.starts_with(&file.display().to_string())
+            e.starts_with(&format!("{file:?}: "))
                 && e.contains("tensor vision_tower.blocks.0.ls2.gamma is missing"),
             "{e}"
         );
@@ -445,7 +445,7 @@ mod tests {
         });
         let e = load_error(dir.path());
         assert!(
-            e.starts_with(&file.display().to_string())
+            e.starts_with(&format!("{file:?}: "))
                 && e.contains(&format!("tensor {name} has shape [13, 8]")),
             "{e}"
         );
@@ -459,7 +459,7 @@ mod tests {
         let e = load_error(dir.path());
         let shard = dir.path().join("llm/model-00002-of-00002.safetensors");
         assert!(
-            e.starts_with(&shard.display().to_string())
+            e.starts_with(&format!("{shard:?}: "))
                 && e.contains("tensor model.layers.0.mlp.gate_proj.weight has shape [16, 8], the config implies [24, 8]"),
             "{e}"
         );
@@ -472,7 +472,7 @@ mod tests {
         testing::edit_json(&config, |c| c["text_hidden_size"] = 16.into());
         let e = load_error(dir.path());
         assert!(
-            e.starts_with(&config.display().to_string()) && e.contains("text_hidden_size 16"),
+            e.starts_with(&format!("{config:?}: ")) && e.contains("text_hidden_size 16"),
             "{e}"
         );
     }

@@ -134,6 +134,19 @@ impl Pipeline {
         );
         let prompt = ChatPrompt::new(&video_prompt, question);
         let chunks = self.tokenizer.tokenize_chat(&prompt)?;
+        tracing::debug!(
+            "{path:?}: {}x{}, {} fps, {} frames; {} clips of {} frames, {} frames to decode; \
+             prompt of {} positions, {} of them video rows",
+            info.width,
+            info.height,
+            info.fps,
+            info.total_frames,
+            plan.clips.len(),
+            cfg.frames_per_clip,
+            plan.frames_to_decode().len(),
+            positions(&chunks),
+            video_rows(&chunks)
+        );
         if positions(&chunks) >= self.context_length() {
             return Err(self.too_long(path, &video_prompt, &chunks, &plan, cfg));
         }
@@ -197,6 +210,11 @@ impl Pipeline {
         observer.end(Stage::Load);
         self.model = Some(model?);
         self.unreported_load = start.elapsed();
+        tracing::debug!(
+            "weights of {:?} loaded in {} ms",
+            self.checkpoint.layout.dir,
+            millis(self.unreported_load)
+        );
         Ok(())
     }
 
@@ -233,6 +251,16 @@ impl Pipeline {
         let generation = generation.map_err(|e| e.or_path(&path))?;
         timings.prefill = generation.prefill;
         timings.generate = generation.generate;
+        tracing::debug!(
+            "{path:?}: decode {} ms, preprocess {} ms, encode {} ms, prefill {} ms, {} tokens \
+             in {} ms",
+            millis(timings.decode),
+            millis(timings.preprocess),
+            millis(timings.encode),
+            millis(timings.prefill),
+            generation.ids.len(),
+            millis(timings.generate)
+        );
         Ok(Answer {
             generation,
             timings,
@@ -260,6 +288,11 @@ impl Pipeline {
             if let Some(done) = done {
                 self.device.synchronize()?;
                 timings.encode += start.elapsed();
+                tracing::debug!(
+                    "encoded a batch of {} clips in {} ms",
+                    done.clips,
+                    millis(start.elapsed())
+                );
                 rows.push(done.rows);
                 for _ in 0..done.clips {
                     observer.advance(Stage::Encode);

@@ -306,6 +306,8 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 4);
-        assert!(err.to_string().starts_with("/nonexistent/tokenizer.json: "));
+        assert!(err
+            .to_string()
+            .starts_with(r#""/nonexistent/tokenizer.json": "#));
     }
 }

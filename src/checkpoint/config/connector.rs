@@ -43,9 +43,41 @@ enum VisionHidden {
     PerEncoder(Vec<usize>),
 }
 
+/// The connector's video tokens per clip, read alone (to plan clips from a partial download).
+pub fn read_tokens_per_clip(file: &Path) -> Result<usize> {
+    #[derive(Deserialize)]
+    struct Tokens {
+        num_output_tokens: usize,
+    }
+    let raw: Tokens = read_json(file)?;
+    at_least_one(file, [("num_output_tokens", raw.num_output_tokens)])?;
+    Ok(raw.num_output_tokens)
+}
+
+/// Sizes of zero make no network (and no clip budget): the file is broken.
+fn at_least_one<const N: usize>(file: &Path, sizes: [(&str, usize); N]) -> Result<()> {
+    match sizes.iter().find(|(_, n)| *n == 0) {
+        Some((name, _)) => Err(config_error(
+            file,
+            format!("{name} is 0; it must be at least 1"),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl ConnectorConfig {
     pub(super) fn read(file: &Path) -> Result<Self> {
         let raw: ConnectorFile = read_json(file)?;
+        at_least_one(
+            file,
+            [
+                ("num_output_tokens", raw.num_output_tokens),
+                ("text_hidden_size", raw.text_hidden_size),
+                ("resampler_n_heads", raw.resampler_n_heads),
+                ("resampler_head_dim", raw.resampler_head_dim),
+                ("ff_multi", raw.ff_multi),
+            ],
+        )?;
         let projector_depth = match raw.projector_type.as_str() {
             "linear" => 1,
             t => t

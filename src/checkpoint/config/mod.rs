@@ -174,6 +174,7 @@ impl ApolloConfig {
 mod tests {
     use crate::checkpoint::testing::{edit_json, write_tiny_checkpoint};
     use crate::checkpoint::Checkpoint;
+    use crate::error::Kind;
 
     #[test]
     fn counts_the_layers_each_encoder_runs() {
@@ -206,5 +207,54 @@ mod tests {
             e.contains("token_output_shape [1, 2, 2] does not match"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn sizes_and_clip_settings_no_model_can_have_are_model_errors_naming_the_file() {
+        let cases: [(&str, &str, serde_json::Value, &str); 4] = [
+            (
+                "mm_connector/config.json",
+                "num_output_tokens",
+                0.into(),
+                "is 0",
+            ),
+            ("mm_connector/config.json", "ff_multi", 0.into(), "is 0"),
+            (
+                "config.json",
+                "clip_duration",
+                1e300.into(),
+                "from 0.1 to 3600",
+            ),
+            ("config.json", "model_max_length", 0.into(), "is 0"),
+        ];
+        for (name, key, value, what) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            write_tiny_checkpoint(dir.path());
+            let file = dir.path().join(name);
+            edit_json(&file, |c| {
+                c[key] = value.clone();
+                // The llm's own value comes first where there is one.
+                if let Some(llm) = c["llm_cfg"]
+                    .as_object_mut()
+                    .filter(|_| key == "model_max_length")
+                {
+                    llm.insert(key.into(), value);
+                }
+            });
+            let errors = [
+                Checkpoint::open(dir.path()).err(),
+                crate::checkpoint::read_clip_sampling(dir.path()).err(),
+            ];
+            // Planning reads only what it needs: it need not see the connector's widths.
+            for e in errors.into_iter().flatten() {
+                assert_eq!(e.kind, Kind::Model, "{key}: {e}");
+                assert_eq!(e.path.as_deref(), Some(file.as_path()), "{key}: {e}");
+                assert!(e.message.contains(key) && e.message.contains(what), "{e}");
+            }
+            assert!(Checkpoint::open(dir.path()).is_err(), "{key}");
+            if key != "ff_multi" {
+                assert!(crate::checkpoint::read_clip_sampling(dir.path()).is_err());
+            }
+        }
     }
 }
