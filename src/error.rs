@@ -13,15 +13,17 @@ pub enum ExitStatus {
     Usage = 2,
     Input = 3,
     Model = 4,
+    NonFinite = 5,
 }
 
 impl ExitStatus {
-    pub const ALL: [ExitStatus; 5] = [
+    pub const ALL: [ExitStatus; 6] = [
         ExitStatus::Success,
         ExitStatus::Failure,
         ExitStatus::Usage,
         ExitStatus::Input,
         ExitStatus::Model,
+        ExitStatus::NonFinite,
     ];
 
     pub fn code(self) -> u8 {
@@ -41,6 +43,10 @@ impl ExitStatus {
             ExitStatus::Model => {
                 "model problem (checkpoint missing, broken or inconsistent; not cached while \
                  offline)"
+            }
+            ExitStatus::NonFinite => {
+                "the model computed NaN or infinite values (broken weights, or an overflow in \
+                 bf16/f16); the message names the stage"
             }
         }
     }
@@ -63,6 +69,8 @@ pub enum Kind {
     Usage,
     Input,
     Model,
+    /// A stage of the model computed NaN or infinite values.
+    NonFinite,
     /// The reader of stdout went away (`apollo ... | head`): the command ends quietly.
     OutputClosed,
 }
@@ -74,6 +82,7 @@ impl Kind {
             Kind::Usage => ExitStatus::Usage,
             Kind::Input => ExitStatus::Input,
             Kind::Model => ExitStatus::Model,
+            Kind::NonFinite => ExitStatus::NonFinite,
             Kind::OutputClosed => ExitStatus::Success,
         }
     }

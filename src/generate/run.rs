@@ -5,6 +5,7 @@ use super::logprobs::{token_logprob, TokenLogprob};
 use super::sampler::{TokenSampler, TokenSampling};
 use super::stream::TextStream;
 use crate::error::Result;
+use crate::model::finite::check_values;
 use crate::model::{ApolloModel, TokenId};
 use crate::prompt::chat::STOP_STRING;
 use crate::prompt::tokens::PromptTokenizer;
@@ -71,6 +72,7 @@ pub fn generate(
     let start = Instant::now();
     let mut logits = model.forward(embeds, 0)?;
     let mut scores: Vec<f32> = logits.to_vec1()?;
+    check_values(&scores, "prefill logits", model.dtype())?;
     let prefill = start.elapsed();
     let finish = loop {
         let next = sampler.next_token(&scores, &ids);
@@ -96,6 +98,8 @@ pub fn generate(
         let row = model.embed_tokens(&[next])?;
         logits = model.forward(&row, prompt_len + ids.len() - 1)?;
         scores = logits.to_vec1()?;
+        let stage = format!("logits after {} generated tokens", ids.len());
+        check_values(&scores, &stage, model.dtype())?;
     };
     let rest = stream.finish()?;
     if !rest.is_empty() {

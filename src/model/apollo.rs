@@ -2,6 +2,7 @@
 //! loaded from a checkpoint in the published layout.
 
 use super::connector::Connector;
+use super::finite;
 use super::grid;
 use super::input::{PromptChunk, TokenId};
 use super::internvideo2::{fitted_frames, InternVideo2};
@@ -132,12 +133,17 @@ impl ApolloModel {
 
     /// Encoders, grid and connector for one batch of clips, as video rows in clip order:
     /// (clips * tokens_per_clip, hidden).
+    /// Each stage's output is checked to be finite.
     pub fn encode_batch(&self, siglip: &Tensor, internvideo2: &Tensor) -> Result<Tensor> {
-        let grid = self.token_grid(
-            &self.siglip_features(siglip)?,
-            &self.internvideo2_features(internvideo2)?,
-        )?;
-        Ok(self.connect(&grid)?.flatten_to(1)?)
+        let siglip = self.siglip_features(siglip)?;
+        finite::check_tensor(&siglip, "SigLIP features", self.dtype)?;
+        let internvideo2 = self.internvideo2_features(internvideo2)?;
+        finite::check_tensor(&internvideo2, "InternVideo2 features", self.dtype)?;
+        let rows = self
+            .connect(&self.token_grid(&siglip, &internvideo2)?)?
+            .flatten_to(1)?;
+        finite::check_tensor(&rows, "video rows (connector output)", self.dtype)?;
+        Ok(rows)
     }
 
     /// The llm's input embeddings (positions, hidden) of a prompt whose video chunks take the
@@ -263,6 +269,70 @@ mod tests {
         let mut tensors = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
         edit(&mut tensors);
         candle_core::safetensors::save(&tensors, path).unwrap();
+    }
+
+    #[test]
+    fn a_nan_weight_fails_the_stage_it_reaches_first() {
+        let stages = [
+            (
+                "siglip-tiny",
+                "embeddings.patch_embedding.bias",
+                "SigLIP features",
+            ),
+            (
+                "internvideo2",
+                "patch_embed.proj.bias",
+                "InternVideo2 features",
+            ),
+            (
+                "mm_connector",
+                "proj.0.bias",
+                "video rows (connector output)",
+            ),
+        ];
+        for (folder, tensor, stage) in stages {
+            let dir = tiny();
+            let file = walk_files(dir.path())
+                .into_iter()
+                .find(|f| f.ends_with(format!("{folder}/model.safetensors")))
+                .unwrap();
+            edit_file(&file, |tensors| {
+                let name = tensors
+                    .keys()
+                    .find(|k| k.ends_with(tensor))
+                    .unwrap()
+                    .clone();
+                let t = &tensors[&name];
+                let mut values: Vec<f32> = t
+                    .to_dtype(DType::F32)
+                    .and_then(|t| t.flatten_all()?.to_vec1())
+                    .unwrap();
+                values[0] = f32::NAN;
+                let nan = Tensor::from_vec(values, t.shape(), &Device::Cpu)
+                    .and_then(|n| n.to_dtype(t.dtype()))
+                    .unwrap();
+                tensors.insert(name, nan);
+            });
+            let model = load(dir.path(), DType::F32).unwrap();
+            let (siglip, internvideo2) = pixels(1, 0);
+            let e = model.encode_batch(&siglip, &internvideo2).unwrap_err();
+            assert_eq!(e.kind, Kind::NonFinite, "{folder}: {e}");
+            assert!(e.message.contains(stage), "{folder}: {e}");
+        }
+    }
+
+    /// Every file under `dir`.
+    fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(walk_files(&path));
+            } else {
+                files.push(path);
+            }
+        }
+        files
     }
 
     #[test]

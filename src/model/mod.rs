@@ -13,6 +13,7 @@
 pub mod apollo;
 mod attention;
 pub mod connector;
+pub mod finite;
 pub mod grid;
 pub mod input;
 pub mod internvideo2;
