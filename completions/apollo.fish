@@ -88,7 +88,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames -d 'Write every sampled frame as PNG into this directory (created if missing)' -r -F
-complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l contact-sheet -d 'Write one PNG with all sampled frames in a grid, labelled with their times ("-" for stdout, instead of the report)' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-dir -d 'Local Apollo checkpoint directory: tokens per clip, clip duration and context length come from its configs, and its tokenizer counts the prompt\'s text tokens' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l question -d 'The question whose chat prompt --model-dir counts, so that the total is what `ask` and `caption` report as `tokens.prompt`' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r

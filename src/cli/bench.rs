@@ -2,6 +2,7 @@
 //! JSON object on stdout (see README, Speed).
 
 use super::bounds::{frame_size, number, Low};
+use super::check_folder_flag;
 use super::printer::{note, Printer};
 use crate::bench::compare::{self, CompareConfig};
 use crate::bench::{inputs, run as run_bench, video, BenchConfig};
@@ -85,6 +86,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
+    check_folder_flag("--work-dir", args.work_dir.as_deref())?;
     let (width, height) = args.video_size;
     let device = select_device(args.device)?;
     let config = BenchConfig {

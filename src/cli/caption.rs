@@ -3,6 +3,7 @@
 //! gets an `{video, error}` record and the batch goes on.
 
 use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::check_folder_flag;
 use super::printer::{report, Printer};
 use super::progress::Bars;
 use crate::atomic_file::write_atomically;
@@ -43,6 +44,7 @@ pub struct CaptionArgs {
 }
 
 pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
+    check_folder_flag("--output-dir", args.output_dir.as_deref())?;
     let videos = inputs(args)?;
     let outputs = match &args.output_dir {
         Some(dir) => Some(output_files(dir, &videos)?),

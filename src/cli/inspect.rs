@@ -5,6 +5,7 @@ use super::args::ClipSamplingArgs;
 use super::bounds::{number, Low};
 use super::caption::DEFAULT_QUESTION;
 use super::printer::{report, Printer};
+use super::{check_folder_flag, STDOUT};
 use crate::checkpoint;
 use crate::error::{Error, ExitStatus, Result};
 use crate::model::input::{positions, video_rows};
@@ -13,12 +14,14 @@ use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::{video_prompt, video_prompt_with};
 use crate::records::inspect::{InspectError, InspectRecord, PromptTokens};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
-use crate::render::png_file::write_png;
+use crate::render::png_file::{encode_png, write_png};
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::extract::for_each_clip;
 use crate::video::frame::RgbFrame;
 use clap::Args;
+use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,7 +36,8 @@ pub struct InspectArgs {
     /// Write every sampled frame as PNG into this directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub frames: Option<PathBuf>,
-    /// Write one PNG with all sampled frames in a grid, labelled with their times.
+    /// Write one PNG with all sampled frames in a grid, labelled with their times ("-" for
+    /// stdout, instead of the report).
     #[arg(long, value_name = "FILE.png")]
     pub contact_sheet: Option<PathBuf>,
     /// Local Apollo checkpoint directory: tokens per clip, clip duration and context length
@@ -69,9 +73,7 @@ pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
         tokens_per_clip: args.tokens_per_clip.unwrap_or(base.tokens_per_clip),
         ..base
     })?;
-    if args.contact_sheet.is_some() && args.videos.len() > 1 {
-        return Err(Error::usage("--contact-sheet takes one video"));
-    }
+    check_outputs(args)?;
     // With a checkpoint, its tokenizer counts the prompt's text tokens exactly.
     let tokenizer = match &layout {
         Some(layout) => Some(PromptTokenizer::from_file(&layout.tokenizer())?),
@@ -80,6 +82,14 @@ pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
     let mut status = ExitStatus::Success;
     for path in &args.videos {
         match inspect_one(path, &cfg, args, tokenizer.as_ref()) {
+            Ok(Report {
+                sheet: Some(sheet), ..
+            }) => {
+                let mut png = Vec::new();
+                encode_png(&sheet, &mut png)
+                    .map_err(|e| Error::runtime(None, format!("cannot encode the PNG: {e}")))?;
+                out.write(&png)?;
+            }
             Ok(seen) if args.json => out.record(&seen.record(&cfg))?,
             Ok(seen) => out.text(&seen.to_text(&cfg))?,
             Err(e) => {
@@ -96,12 +106,52 @@ pub fn run(args: &InspectArgs, out: &mut Printer) -> Result<ExitStatus> {
     Ok(status)
 }
 
+/// The picture flags' checks, before any video is read: `--contact-sheet` takes one video and
+/// is not that video, `-` sends it to stdout (instead of the report, never to a terminal),
+/// and `--frames` is a folder.
+fn check_outputs(args: &InspectArgs) -> Result<()> {
+    check_folder_flag("--frames", args.frames.as_deref())?;
+    let Some(sheet) = args.contact_sheet.as_deref() else {
+        return Ok(());
+    };
+    if args.videos.len() > 1 {
+        return Err(Error::usage("--contact-sheet takes one video"));
+    }
+    if sheet == Path::new(STDOUT) {
+        if args.json {
+            return Err(Error::usage(
+                "--contact-sheet - writes the PNG to stdout, where --json would write too",
+            ));
+        }
+        if std::io::stdout().is_terminal() {
+            return Err(Error::usage(
+                "--contact-sheet - would write a PNG to the terminal; redirect stdout",
+            ));
+        }
+    } else if same_file(sheet, &args.videos[0]) {
+        return Err(Error::usage(format!(
+            "--contact-sheet {sheet:?} is the video being inspected; not overwriting it"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether two paths name one existing file (links followed).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// What `inspect` learns of one video.
 struct Report {
     info: VideoInfo,
     plan: ClipPlan,
     /// Text tokens of the video prompt, when a tokenizer was given.
     text_tokens: Option<usize>,
+    /// The contact sheet, when it goes to stdout.
+    sheet: Option<RgbFrame>,
 }
 
 fn inspect_one(
@@ -127,17 +177,25 @@ fn inspect_one(
         }
         None => None,
     };
+    let mut sheet = None;
     if args.frames.is_some() || args.contact_sheet.is_some() {
-        write_pictures(&mut video, &plan, args)?;
+        sheet = write_pictures(&mut video, &plan, args)?;
     }
     Ok(Report {
+        sheet,
         info,
         plan,
         text_tokens,
     })
 }
 
-fn write_pictures(video: &mut Video, plan: &ClipPlan, args: &InspectArgs) -> Result<()> {
+/// Writes the sampled frames and the contact sheet that were asked for; returns the sheet
+/// when it goes to stdout.
+fn write_pictures(
+    video: &mut Video,
+    plan: &ClipPlan,
+    args: &InspectArgs,
+) -> Result<Option<RgbFrame>> {
     if let Some(dir) = &args.frames {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
@@ -177,9 +235,13 @@ fn write_pictures(video: &mut Video, plan: &ClipPlan, args: &InspectArgs) -> Res
                 frames: clip.iter().map(|(f, t)| (f.as_ref(), *t)).collect(),
             })
             .collect();
-        write_png(file, &contact_sheet(&rows))?;
+        let sheet = contact_sheet(&rows);
+        if file == Path::new(STDOUT) {
+            return Ok(Some(sheet));
+        }
+        write_png(file, &sheet)?;
     }
-    Ok(())
+    Ok(None)
 }
 
 impl Report {

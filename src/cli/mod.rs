@@ -13,9 +13,10 @@ pub mod man;
 pub mod printer;
 pub mod progress;
 
-use crate::error::{ExitStatus, Result};
+use crate::error::{Error, ExitStatus, Result};
 use clap::{Parser, Subcommand};
 use printer::Printer;
+use std::path::Path;
 
 /// Answer questions about video files with the Apollo video language models.
 #[derive(Debug, Parser)]
@@ -48,6 +49,20 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the manual page of apollo or of one of its commands (roff).
     Man(man::ManArgs),
+}
+
+/// The name that means stdout where a file is written (`inspect --contact-sheet -`).
+pub const STDOUT: &str = "-";
+
+/// A flag naming a folder for files must not be "-": stdout cannot hold a folder of them.
+pub fn check_folder_flag(flag: &str, folder: Option<&Path>) -> Result<()> {
+    if folder == Some(Path::new(STDOUT)) {
+        return Err(Error::usage(format!(
+            "{flag} takes a folder; \"-\" (stdout) cannot hold its files (write ./- for a \
+             folder of that name)"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the parsed command.

@@ -1,25 +1,27 @@
-//! Writing RGB frames as PNG files, atomically (a temporary file renamed into place).
+//! Writing RGB frames as PNG files, as `atomic_file` writes outputs, or as PNG bytes.
 
 use crate::atomic_file::write_with;
 use crate::error::{Error, Result};
 use crate::video::frame::RgbFrame;
+use std::io::Write;
 use std::path::Path;
 
 pub fn write_png(path: &Path, frame: &RgbFrame) -> Result<()> {
     write_with(path, |file| {
-        let mut encoder = png::Encoder::new(
-            std::io::BufWriter::new(file),
-            frame.width as u32,
-            frame.height as u32,
-        );
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
-        writer
-            .write_image_data(&frame.data)
-            .map_err(std::io::Error::other)?;
-        writer.finish().map_err(std::io::Error::other)
+        encode_png(frame, std::io::BufWriter::new(file))
     })
+}
+
+/// `frame` as an 8-bit RGB PNG into `out` (a file, or bytes for stdout).
+pub fn encode_png(frame: &RgbFrame, out: impl Write) -> std::io::Result<()> {
+    let mut encoder = png::Encoder::new(out, frame.width as u32, frame.height as u32);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
+    writer
+        .write_image_data(&frame.data)
+        .map_err(std::io::Error::other)?;
+    writer.finish().map_err(std::io::Error::other)
 }
 
 /// Reads an 8-bit RGB or RGBA PNG (tests and fixtures).
