@@ -75,6 +75,31 @@ fn json_record_field_by_field() {
     assert_eq!(r["sampling"]["top_k"], 20);
     assert_eq!(r["sampling"]["repetition_penalty"], 2.0);
     assert_eq!(r["sampling"]["max_new_tokens"], 9);
+    // What the answer was made from, for caption --skip-existing.
+    let inputs = &r["inputs"];
+    let real = std::fs::canonicalize(&video).unwrap();
+    assert_eq!(inputs["video"]["path"], real.display().to_string());
+    assert_eq!(
+        inputs["video"]["size"],
+        std::fs::metadata(&video).unwrap().len()
+    );
+    assert_eq!(inputs["question"], question);
+    let model_dir = std::fs::canonicalize(tiny()).unwrap();
+    assert_eq!(inputs["model"]["dir"], model_dir.display().to_string());
+    assert_eq!(
+        (&inputs["device"], &inputs["dtype"]),
+        (&r["device"], &r["dtype"])
+    );
+    assert_eq!(inputs["clip_sampling"]["frames_per_clip"], 4);
+    assert_eq!(inputs["clip_sampling"]["tokens_per_clip"], 8);
+    assert_eq!(inputs["generation"]["top_k"], 20);
+    assert_eq!(
+        (
+            inputs["generation"]["seed"].as_u64(),
+            inputs["generation"]["logprobs"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
 
     // Clips and token counts are those `inspect` plans with the same checkpoint.
     let inspect = run(apollo()

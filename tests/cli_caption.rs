@@ -106,6 +106,158 @@ fn caption_output_dir_resumes_with_skip_existing() {
     assert_ne!(third[0]["answer"], "written before");
 }
 
+/// A kept record marked so that a reuse shows; `caption` of one video with `--skip-existing`
+/// and `extra` flags; whether the marked record came back (else it was redone and replaced).
+struct Resume {
+    dir: tempfile::TempDir,
+    video: PathBuf,
+}
+
+impl Resume {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("clip.mp4");
+        std::fs::copy(common::real_video("bikes.mp4"), &video).unwrap();
+        let resume = Self { dir, video };
+        resume.caption(&[]);
+        resume
+    }
+
+    fn record_file(&self) -> PathBuf {
+        self.dir.path().join("out/clip.json")
+    }
+
+    /// `caption --skip-existing` with `extra` flags, the others at their usual values.
+    fn caption(&self, extra: &[&str]) -> Value {
+        let tiny = tiny();
+        let usual = [
+            ("--model-dir", tiny.as_str()),
+            ("--max-new-tokens", "2"),
+            ("--seed", "1"),
+        ];
+        let mut cmd = apollo();
+        cmd.args(["caption", "--skip-existing", "--output-dir"])
+            .arg(self.dir.path().join("out"))
+            .args(extra);
+        for (flag, value) in usual.iter().filter(|(f, _)| !extra.contains(f)) {
+            cmd.args([flag, value]);
+        }
+        let r = run(cmd.arg(&self.video));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    }
+
+    /// Marks the kept record, runs, and tells whether the marked record came back.
+    fn reused(&self, extra: &[&str]) -> bool {
+        let file = self.record_file();
+        let mut record: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        record["answer"] = "kept".into();
+        std::fs::write(&file, record.to_string()).unwrap();
+        let out = self.caption(extra);
+        let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(
+            saved["answer"], out["answer"],
+            "the file holds what was printed"
+        );
+        out["answer"] == "kept"
+    }
+}
+
+#[test]
+fn skip_existing_reuses_a_record_only_for_the_same_inputs() {
+    let resume = Resume::new();
+    assert!(resume.reused(&[]));
+    // Another question, token sampling, seed, clip sampling or model: redone.
+    for extra in [
+        &["--question", "What else?"][..],
+        &["--max-new-tokens", "3"],
+        &["--temperature", "0.5"],
+        &["--seed", "2"],
+        &["--logprobs", "1"],
+        &["--clip-sampling-ratio", "0.5"],
+    ] {
+        assert!(!resume.reused(extra), "{extra:?}");
+        // The record now holds those inputs; the usual ones redo it again.
+        resume.caption(&[]);
+    }
+    let other_model = resume.dir.path().join("model");
+    std::os::unix::fs::symlink(tiny(), &other_model).unwrap();
+    assert!(
+        resume.reused(&["--model-dir", other_model.to_str().unwrap()]),
+        "the same checkpoint by another path is the same model"
+    );
+
+    // Another file at the same path: another size, or the same size with other bytes.
+    std::fs::copy(common::real_video("carphone_pristine.mp4"), &resume.video).unwrap();
+    assert!(!resume.reused(&[]));
+    let mut bytes = std::fs::read(&resume.video).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let time = resume.dir.path().join("time");
+    let touch = |args: &[&std::ffi::OsStr]| {
+        assert!(std::process::Command::new("touch")
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
+    touch(&["-r".as_ref(), resume.video.as_os_str(), time.as_os_str()]);
+    std::fs::write(&resume.video, &bytes).unwrap();
+    // Its modification time put back: only the content tells it apart.
+    touch(&["-r".as_ref(), time.as_os_str(), resume.video.as_os_str()]);
+    assert!(!resume.reused(&[]));
+    assert!(resume.reused(&[]));
+
+    // A record file that is not a whole record is redone, never trusted.
+    let file = resume.record_file();
+    for broken in [
+        "{\"answer\": \"forged\"}".to_string(),
+        std::fs::read_to_string(&file).unwrap()[..100].to_string(),
+        "not json".to_string(),
+    ] {
+        std::fs::write(&file, &broken).unwrap();
+        let out = resume.caption(&[]);
+        assert!(out["answer"].is_string() && out["answer"] != "forged");
+        assert!(out["inputs"]["video"]["sample_hash"].is_string());
+    }
+}
+
+#[test]
+fn a_record_of_another_video_with_the_same_name_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::copy(common::real_video("bikes.mp4"), d.join("clip.mp4")).unwrap();
+    }
+    let caption = |video: &PathBuf, extra: &[&str]| {
+        run(apollo()
+            .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
+            .arg("--output-dir")
+            .arg(&out)
+            .args(extra)
+            .arg(video))
+    };
+    assert_eq!(caption(&a.join("clip.mp4"), &[]).code, 0);
+    let kept = std::fs::read(out.join("clip.json")).unwrap();
+    for extra in [&[][..], &["--skip-existing"]] {
+        let r = caption(&b.join("clip.mp4"), extra);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+        assert!(
+            r.stderr.contains("holds the record of") && r.stderr.contains("/a/clip.mp4"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(std::fs::read(out.join("clip.json")).unwrap(), kept);
+    }
+    // The same video by another path (a link) is the same video.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    assert_eq!(caption(&link.join("clip.mp4"), &[]).code, 0);
+}
+
 #[test]
 fn caption_refuses_two_videos_that_would_share_an_output_file() {
     let dir = tempfile::tempdir().unwrap();

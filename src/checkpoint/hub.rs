@@ -82,9 +82,31 @@ pub trait DownloadObserver {
     fn done(&mut self);
 }
 
-/// The local snapshot folder of `repo` at `revision` with every file the loader needs,
-/// downloading what is missing unless offline.
+/// A checkpoint in the cache: its snapshot folder and the commit it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub dir: PathBuf,
+    pub commit: String,
+}
+
+/// The local snapshot of `repo` at `revision` with every file the loader needs, downloading
+/// what is missing unless offline.
 pub fn fetch(
+    repo: &str,
+    revision: &str,
+    settings: &HubSettings,
+    observer: &mut dyn DownloadObserver,
+) -> Result<Snapshot> {
+    let dir = fetch_dir(repo, revision, settings, observer)?;
+    // Snapshot folders are named after their commit.
+    let commit = dir
+        .file_name()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Snapshot { dir, commit })
+}
+
+fn fetch_dir(
     repo: &str,
     revision: &str,
     settings: &HubSettings,

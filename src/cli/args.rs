@@ -11,7 +11,8 @@ use crate::generate::run::GenerateOptions;
 use crate::generate::sampler::TokenSampling;
 use crate::model::check_frames_per_clip;
 use crate::pipeline::Pipeline;
-use crate::records::answer::RunInfo;
+use crate::records::answer::{RunInfo, Settings};
+use crate::records::identity::{self, ModelIdentity};
 use crate::video::clips::ClipSampling;
 use clap::Args;
 use std::path::PathBuf;
@@ -103,6 +104,8 @@ pub struct Answering {
     pub run: RunInfo,
     pub clips: ClipSampling,
     pub options: GenerateOptions,
+    /// --seed, which the records' inputs name (the options hold the seed drawn without it).
+    seed_asked: Option<u64>,
 }
 
 impl Answering {
@@ -118,26 +121,50 @@ impl Answering {
         Ok(Self {
             clips: resolved,
             options: generation.options(&pipeline)?,
+            seed_asked: generation.seed,
             pipeline,
             run,
         })
+    }
+
+    /// What records of this session name besides their video and question.
+    pub fn settings(&self) -> Settings<'_> {
+        Settings {
+            run: &self.run,
+            clips: &self.clips,
+            options: &self.options,
+            seed_asked: self.seed_asked,
+        }
     }
 }
 
 impl ModelArgs {
     /// Finds the checkpoint (downloading what is missing) and reads its configs and tokenizer.
     fn open(&self, bars: &mut Bars) -> Result<(Pipeline, RunInfo)> {
-        let (dir, name) = match &self.model_dir {
-            Some(dir) => (dir.clone(), dir.display().to_string()),
+        let (dir, name, identity) = match &self.model_dir {
+            Some(dir) => {
+                let absolute = identity::absolute(dir).unwrap_or_else(|| dir.display().to_string());
+                (
+                    dir.clone(),
+                    dir.display().to_string(),
+                    ModelIdentity::Dir(absolute),
+                )
+            }
             None => {
-                let dir = hub::fetch(&self.model, &self.revision, &HubSettings::from_env(), bars)?;
-                (dir, self.model.clone())
+                let snapshot =
+                    hub::fetch(&self.model, &self.revision, &HubSettings::from_env(), bars)?;
+                let identity = ModelIdentity::Hub {
+                    repo: self.model.clone(),
+                    commit: snapshot.commit,
+                };
+                (snapshot.dir, self.model.clone(), identity)
             }
         };
         let device = select_device(self.device)?;
         let dtype = select_dtype(self.dtype, &device);
         let run = RunInfo {
             model: name,
+            identity,
             device: device_name(&device),
             dtype: dtype.as_str().to_string(),
         };

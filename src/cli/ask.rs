@@ -4,7 +4,7 @@ use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
 use super::printer::Printer;
 use super::progress::Bars;
 use crate::error::{Error, ExitStatus, Result};
-use crate::records::answer::{AnswerRecord, VideoSummary};
+use crate::records::answer::{AnswerInputs, AnswerRecord, VideoSummary};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -33,6 +33,8 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
     }
     let mut bars = Bars::new(quiet);
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    // The video as it is before it is read.
+    let inputs = AnswerInputs::new(&args.video, &args.question, &session.settings());
     let prepared = session
         .pipeline
         .prepare(&args.video, &args.question, &session.clips)?;
@@ -50,11 +52,10 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
     if args.json {
         out.record(&AnswerRecord::new(
             &args.video,
-            &args.question,
-            &session.run,
+            inputs,
+            &session.settings(),
             summary,
             answer,
-            &session.options,
         ))?;
     } else {
         out.line("")?;

@@ -8,10 +8,10 @@ use super::printer::{report, Printer};
 use super::progress::Bars;
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, ExitStatus, Kind, Result};
-use crate::records::answer::{AnswerError, AnswerRecord, VideoSummary};
+use crate::records::answer::{AnswerError, AnswerInputs, AnswerRecord, VideoSummary};
+use crate::records::identity;
 use crate::records::to_json;
 use clap::Args;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -55,11 +55,17 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
     let mut status = ExitStatus::Success;
     for (n, video) in videos.iter().enumerate() {
         let output = outputs.as_ref().map(|o| o[n].as_path());
+        // The video as it is before it is read.
+        let inputs = AnswerInputs::new(video, &args.question, &session.settings());
         if let Some(done) = output
             .filter(|_| args.skip_existing)
-            .and_then(finished_record)
+            .and_then(|file| reusable(file, &inputs))
         {
-            out.record(&done)?;
+            // Named as this run names it: the inputs say it is the same file.
+            out.record(&AnswerRecord {
+                video: video.clone(),
+                ..done
+            })?;
             continue;
         }
         let result = match session
@@ -75,8 +81,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                     .pipeline
                     .answer(prepared, &session.options, &mut bars, |_| Ok(()))
                     .map(|answer| {
-                        let q = &args.question;
-                        AnswerRecord::new(video, q, &session.run, summary, answer, &session.options)
+                        AnswerRecord::new(video, inputs, &session.settings(), summary, answer)
                     })
             }
         };
@@ -84,6 +89,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
             Ok(record) => {
                 if let Some(file) = output {
                     write_atomically(file, format!("{}\n", to_json(&record)?).as_bytes())?;
+                    tracing::debug!("{video:?}: record written to {file:?}");
                 }
                 out.record(&record)?;
             }
@@ -134,8 +140,8 @@ fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
     Ok(videos)
 }
 
-/// DIR/<file stem>.json for each video; two videos that would share a file are refused
-/// before any work.
+/// DIR/<file stem>.json for each video. Before any work, two videos are refused that would
+/// share a file, in this batch or with a record an earlier run left for another video.
 fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
@@ -152,15 +158,51 @@ fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 )));
             }
         }
+        check_not_another_videos(&file, video)?;
         files.push(file);
     }
     Ok(files)
 }
 
-/// The record in `file` if it holds a finished answer (a failed or partial one is redone).
-fn finished_record(file: &Path) -> Option<Value> {
+/// Refuses to write over a record of another video file: with the same name in another
+/// folder, it would be lost. A file that is no whole record is no one's and is redone.
+fn check_not_another_videos(file: &Path, video: &Path) -> Result<()> {
+    let Some(theirs) = read_record(file).and_then(|r| r.inputs.video) else {
+        return Ok(());
+    };
+    match identity::absolute(video) {
+        Some(ours) if ours != theirs.path => Err(Error::usage(format!(
+            "{file:?} holds the record of {:?}, another video of the same name; use another \
+             --output-dir, or remove that record",
+            theirs.path
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The record in `file` if it answers exactly `inputs`: the same video file, question, model
+/// and settings. Anything else is redone.
+fn reusable(file: &Path, inputs: &AnswerInputs) -> Option<AnswerRecord> {
+    let record = read_record(file)?;
+    if inputs.video.is_some() && record.inputs == *inputs {
+        return Some(record);
+    }
+    tracing::debug!("{file:?} was made from other inputs: redone");
+    None
+}
+
+/// Records are a few kilobytes, up to about a megabyte with logprobs.
+const MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// The record in `file` if it is a whole answer record (a failed, partial, foreign or
+/// unreadable file is none).
+fn read_record(file: &Path) -> Option<AnswerRecord> {
+    let meta = std::fs::metadata(file).ok()?;
+    if !meta.is_file() || meta.len() > MAX_RECORD_BYTES {
+        return None;
+    }
     let text = std::fs::read_to_string(file).ok()?;
-    let record: Value = serde_json::from_str(&text).ok()?;
-    record.get("answer")?;
-    Some(record)
+    serde_json::from_str(&text)
+        .map_err(|e| tracing::debug!("{file:?} is not a whole record ({e})"))
+        .ok()
 }

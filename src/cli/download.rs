@@ -19,12 +19,12 @@ pub struct DownloadArgs {
 
 pub fn run(args: &DownloadArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     let mut bars = Bars::new(quiet);
-    let dir = hub::fetch(
+    let snapshot = hub::fetch(
         &args.model,
         &args.revision,
         &HubSettings::from_env(),
         &mut bars,
     )?;
-    out.line(dir.display())?;
+    out.line(snapshot.dir.display())?;
     Ok(ExitStatus::Success)
 }

@@ -4,9 +4,9 @@
 
 use crate::model::TokenId;
 use crate::prompt::tokens::PromptTokenizer;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenLogprob {
     /// The token's text; U+FFFD where it holds only part of a character (see `bytes`).
     pub token: String,
@@ -18,7 +18,7 @@ pub struct TokenLogprob {
     pub top_logprobs: Vec<Alternative>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
     pub token: String,
     pub id: TokenId,

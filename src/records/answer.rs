@@ -1,13 +1,17 @@
 //! The record of one answered question (`ask --json`, each line of `caption`), and of a video
 //! that failed.
 
+use super::identity::{ModelIdentity, VideoIdentity};
 use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
 use crate::pipeline::{millis, Answer, Prepared, Timings};
-use serde::Serialize;
+use crate::video::clips::ClipSampling;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Serialize)]
+/// Read back too (`caption --skip-existing`): a file that does not parse as a whole record is
+/// not one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnswerRecord {
     pub video: PathBuf,
     pub question: String,
@@ -25,18 +29,85 @@ pub struct AnswerRecord {
     pub sampling: SamplingRecord,
     pub device: String,
     pub dtype: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<TokenLogprob>>,
+    pub inputs: AnswerInputs,
+}
+
+/// Everything the answer depends on (see [`super::identity`]): `caption --skip-existing`
+/// reuses a record only when its inputs equal those of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerInputs {
+    /// Null when the video is not a regular file: such a record is never reused.
+    pub video: Option<VideoIdentity>,
+    pub question: String,
+    pub model: ModelIdentity,
+    pub device: String,
+    pub dtype: String,
+    pub clip_sampling: ClipSamplingRecord,
+    pub generation: GenerationInputs,
+}
+
+/// The clip sampling as resolved against the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipSamplingRecord {
+    pub clip_duration: f64,
+    pub frames_per_clip: usize,
+    pub tokens_per_clip: usize,
+    pub model_max_length: usize,
+    pub clip_sampling_ratio: f64,
+}
+
+/// The token sampling, with the seed asked for (null: a random one) and the logprobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationInputs {
+    #[serde(flatten)]
+    pub sampling: SamplingRecord,
+    pub seed: Option<u64>,
+    pub logprobs: Option<usize>,
+}
+
+/// What a session holds of the inputs before a video and question are given.
+pub struct Settings<'a> {
+    pub run: &'a RunInfo,
+    pub clips: &'a ClipSampling,
+    pub options: &'a GenerateOptions,
+    pub seed_asked: Option<u64>,
+}
+
+impl AnswerInputs {
+    pub fn new(video: &Path, question: &str, settings: &Settings) -> Self {
+        let c = settings.clips;
+        Self {
+            video: VideoIdentity::of(video),
+            question: question.to_string(),
+            model: settings.run.identity.clone(),
+            device: settings.run.device.clone(),
+            dtype: settings.run.dtype.clone(),
+            clip_sampling: ClipSamplingRecord {
+                clip_duration: c.clip_duration,
+                frames_per_clip: c.frames_per_clip,
+                tokens_per_clip: c.tokens_per_clip,
+                model_max_length: c.model_max_length,
+                clip_sampling_ratio: c.clip_sampling_ratio,
+            },
+            generation: GenerationInputs {
+                sampling: SamplingRecord::of(settings.options),
+                seed: settings.seed_asked,
+                logprobs: settings.options.logprobs,
+            },
+        }
+    }
 }
 
 /// A sampled clip's span in seconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClipSpan {
     pub start_s: f64,
     pub end_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenCounts {
     /// Prompt positions: text tokens and video rows.
     pub prompt: usize,
@@ -45,7 +116,7 @@ pub struct TokenCounts {
     pub generated: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimingsMs {
     /// Zero when the model was already loaded.
     pub load: f64,
@@ -54,7 +125,7 @@ pub struct TimingsMs {
 }
 
 /// Milliseconds of each stage after loading, in the records of `ask` and `bench`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StagesMs {
     pub decode: f64,
     pub preprocess: f64,
@@ -75,13 +146,26 @@ impl StagesMs {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingRecord {
     pub temperature: f64,
     pub top_p: f64,
     pub top_k: usize,
     pub repetition_penalty: f64,
     pub max_new_tokens: usize,
+}
+
+impl SamplingRecord {
+    pub fn of(options: &GenerateOptions) -> Self {
+        let s = &options.sampling;
+        Self {
+            temperature: shortest(s.temperature),
+            top_p: shortest(s.top_p),
+            top_k: s.top_k,
+            repetition_penalty: shortest(s.repetition_penalty),
+            max_new_tokens: options.max_new_tokens,
+        }
+    }
 }
 
 /// What the record needs of a prepared video; taken before answering consumes it.
@@ -112,18 +196,19 @@ impl VideoSummary {
 /// The model, device and precision a record names.
 pub struct RunInfo {
     pub model: String,
+    pub identity: ModelIdentity,
     pub device: String,
     pub dtype: String,
 }
 
 impl AnswerRecord {
+    /// The record of `answer` to the question of `inputs`, about `video` as it was named.
     pub fn new(
         video: &Path,
-        question: &str,
-        run: &RunInfo,
+        inputs: AnswerInputs,
+        settings: &Settings,
         summary: VideoSummary,
         answer: Answer,
-        options: &GenerateOptions,
     ) -> Self {
         let g = answer.generation;
         let t = answer.timings;
@@ -131,12 +216,11 @@ impl AnswerRecord {
         let steps = g.ids.len().saturating_sub(1);
         let tokens_per_s =
             (steps > 0 && !t.generate.is_zero()).then(|| steps as f64 / t.generate.as_secs_f64());
-        let s = &options.sampling;
         Self {
             video: video.to_path_buf(),
-            question: question.to_string(),
+            question: inputs.question.clone(),
             answer: g.text,
-            model: run.model.clone(),
+            model: settings.run.model.clone(),
             clips: summary.clips,
             tokens: TokenCounts {
                 prompt: summary.prompt_tokens,
@@ -149,17 +233,12 @@ impl AnswerRecord {
             },
             tokens_per_s,
             finish: g.finish,
-            seed: options.seed,
-            sampling: SamplingRecord {
-                temperature: shortest(s.temperature),
-                top_p: shortest(s.top_p),
-                top_k: s.top_k,
-                repetition_penalty: shortest(s.repetition_penalty),
-                max_new_tokens: options.max_new_tokens,
-            },
-            device: run.device.clone(),
-            dtype: run.dtype.clone(),
+            seed: settings.options.seed,
+            sampling: SamplingRecord::of(settings.options),
+            device: settings.run.device.clone(),
+            dtype: settings.run.dtype.clone(),
             logprobs: g.logprobs,
+            inputs,
         }
     }
 }

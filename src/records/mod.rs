@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod bench;
 pub mod compare;
+pub mod identity;
 pub mod inspect;
 
 use crate::error::{Error, Result};
