@@ -80,10 +80,10 @@ impl ClipSamplingArgs {
 pub struct ModelArgs {
     /// Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on
     /// first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply).
-    #[arg(long, value_name = "REPO", default_value = DEFAULT_MODEL)]
+    #[arg(long, value_name = "REPO", default_value = DEFAULT_MODEL, value_parser = hub::repo_id)]
     pub model: String,
     /// Branch, tag or commit of --model.
-    #[arg(long, default_value = "main")]
+    #[arg(long, default_value = "main", value_parser = hub::revision)]
     pub revision: String,
     /// A local checkpoint directory in the published layout, used instead of --model.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "revision"])]
@@ -152,7 +152,7 @@ impl ModelArgs {
             }
             None => {
                 let snapshot =
-                    hub::fetch(&self.model, &self.revision, &HubSettings::from_env(), bars)?;
+                    hub::fetch(&self.model, &self.revision, &HubSettings::from_env()?, bars)?;
                 let identity = ModelIdentity::Hub {
                     repo: self.model.clone(),
                     commit: snapshot.commit,

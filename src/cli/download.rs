@@ -10,10 +10,10 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
     /// Hugging Face repo of an Apollo checkpoint.
-    #[arg(value_name = "MODEL", default_value = DEFAULT_MODEL)]
+    #[arg(value_name = "MODEL", default_value = DEFAULT_MODEL, value_parser = hub::repo_id)]
     pub model: String,
     /// Branch, tag or commit.
-    #[arg(long, default_value = "main")]
+    #[arg(long, default_value = "main", value_parser = hub::revision)]
     pub revision: String,
 }
 
@@ -22,7 +22,7 @@ pub fn run(args: &DownloadArgs, quiet: bool, out: &mut Printer) -> Result<ExitSt
     let snapshot = hub::fetch(
         &args.model,
         &args.revision,
-        &HubSettings::from_env(),
+        &HubSettings::from_env()?,
         &mut bars,
     )?;
     out.line(snapshot.dir.display())?;

@@ -2,6 +2,7 @@
 //! a terminal and --quiet is not given, and cleared when each stage ends, so that nothing of
 //! them is left in a terminal's scrollback or reaches a pipe.
 
+use super::printer::note;
 use crate::checkpoint::hub::DownloadObserver;
 use crate::pipeline::{Observer, Stage};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -9,6 +10,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 pub struct Bars {
+    quiet: bool,
     multi: MultiProgress,
     stages: Vec<(Stage, ProgressBar)>,
     download: Option<ProgressBar>,
@@ -22,6 +24,7 @@ impl Bars {
             ProgressDrawTarget::stderr()
         };
         Self {
+            quiet,
             multi: MultiProgress::with_draw_target(target),
             stages: Vec::new(),
             download: None,
@@ -95,6 +98,13 @@ impl DownloadObserver for Bars {
     fn done(&mut self) {
         if let Some(bar) = self.download.take() {
             bar.finish_and_clear();
+        }
+    }
+
+    /// A line on stderr above the bars (a retry, a fallback to the cache); none with -q.
+    fn note(&mut self, line: &str) {
+        if !self.quiet {
+            self.multi.suspend(|| note(format!("apollo: {line}")));
         }
     }
 }

@@ -4,17 +4,21 @@
 //! configs, the llm's tokenizer, and each component's weights (the shards its index names,
 //! else its model.safetensors).
 //!
-//! Environment, as huggingface_hub reads it: HF_HUB_CACHE, else HF_HOME/hub, else
-//! $XDG_CACHE_HOME/huggingface/hub or ~/.cache/huggingface/hub; HF_TOKEN, else the token file
-//! beside the cache; HF_HUB_OFFLINE=1 to never touch the network; HF_ENDPOINT for a mirror.
+//! [`settings`] reads the environment, [`client`] speaks to the hub (timeouts, tries, resumed
+//! downloads), [`cache`] keeps the files as huggingface_hub does. When the hub cannot be
+//! reached, stalls or keeps failing, a complete cached copy is used, as huggingface_hub does.
+
+pub mod cache;
+pub mod client;
+pub mod settings;
+
+pub use settings::HubSettings;
 
 use super::layout::{TopConfig, CONFIG, GENERATION_CONFIG, INDEX, PREPROCESSOR_CONFIG, SINGLE};
 use super::safetensors::index_shards;
-use crate::atomic_file::write_atomically;
 use crate::error::{Error, Kind, Result};
-use hf_hub::api::sync::ApiBuilder;
-use hf_hub::api::Progress;
-use hf_hub::{Repo, RepoType};
+use cache::{cached_commit, is_commit, is_safe_repo_path, store, write_ref};
+use client::{Client, Failure};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -22,64 +26,13 @@ use std::path::{Path, PathBuf};
 /// down; this mirror keeps their files unchanged.
 pub const DEFAULT_MODEL: &str = "GoodiesHere/Apollo-LMMs-Apollo-3B-t32";
 
-/// Hub settings from the environment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HubSettings {
-    pub cache_dir: PathBuf,
-    pub token: Option<String>,
-    pub offline: bool,
-    pub endpoint: Option<String>,
-}
-
-impl HubSettings {
-    pub fn from_env() -> Self {
-        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }
-
-    /// Settings from any source of variables (the environment, or a test's map).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let home = var("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            let cache = var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache")))
-                .unwrap_or_else(|| PathBuf::from(".cache"));
-            cache.join("huggingface")
-        });
-        let cache_dir = var("HF_HUB_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join("hub"));
-        let token = var("HF_TOKEN").or_else(|| {
-            let file = var("HF_TOKEN_PATH")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join("token"));
-            std::fs::read_to_string(file)
-                .ok()
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-        });
-        // huggingface_hub's truthy values.
-        let offline = var("HF_HUB_OFFLINE")
-            .is_some_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.to_uppercase().as_str()));
-        Self {
-            cache_dir,
-            token,
-            offline,
-            endpoint: var("HF_ENDPOINT"),
-        }
-    }
-
-    /// The cache folder of one model repo (`models--org--name`).
-    fn repo_dir(&self, repo: &str) -> PathBuf {
-        self.cache_dir
-            .join(format!("models--{}", repo.replace('/', "--")))
-    }
-}
-
-/// Reports download progress; one call of `start` per file.
+/// Reports download progress; one call of `start` per file (again for each try), and a note
+/// when a request is tried again.
 pub trait DownloadObserver {
     fn start(&mut self, file: &str, bytes: u64);
     fn advance(&mut self, bytes: u64);
     fn done(&mut self);
+    fn note(&mut self, line: &str);
 }
 
 /// A checkpoint in the cache: its snapshot folder and the commit it holds.
@@ -87,6 +40,55 @@ pub trait DownloadObserver {
 pub struct Snapshot {
     pub dir: PathBuf,
     pub commit: String,
+}
+
+/// A repo id as the hub accepts one (huggingface_hub's `validate_repo_id`): `name` or
+/// `owner/name`, each of ASCII letters, digits, `-`, `_` and `.`, beginning and ending with a
+/// letter, digit or `_`, without `--` or `..`, the name at most 96 characters and not ending
+/// in `.git`. A clap value parser.
+pub fn repo_id(text: &str) -> std::result::Result<String, String> {
+    let part_ok = |part: &str, max: usize| {
+        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !part.is_empty()
+            && part.len() <= max
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && edge(part.chars().next())
+            && edge(part.chars().last())
+    };
+    let ok = match text.split_once('/') {
+        Some((owner, name)) => part_ok(owner, 96) && part_ok(name, 96),
+        None => part_ok(text, 96),
+    } && !text.contains("--")
+        && !text.contains("..")
+        && !text.ends_with(".git");
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(
+            "expected a Hugging Face repo id, owner/name: letters, digits, '-', '_' and '.', \
+             at most 96 each"
+                .into(),
+        )
+    }
+}
+
+/// A revision (branch, tag or commit) that names one ref: no spaces or control characters,
+/// no `..`, no empty path component. A clap value parser.
+pub fn revision(text: &str) -> std::result::Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 256
+        && !text.contains("..")
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\\~^:?*[".contains(c))
+        && text.split('/').all(|part| !part.is_empty() && part != ".");
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err("expected a branch, tag or commit of the repo".into())
+    }
 }
 
 /// The local snapshot of `repo` at `revision` with every file the loader needs, downloading
@@ -97,21 +99,6 @@ pub fn fetch(
     settings: &HubSettings,
     observer: &mut dyn DownloadObserver,
 ) -> Result<Snapshot> {
-    let dir = fetch_dir(repo, revision, settings, observer)?;
-    // Snapshot folders are named after their commit.
-    let commit = dir
-        .file_name()
-        .map(|c| c.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Snapshot { dir, commit })
-}
-
-fn fetch_dir(
-    repo: &str,
-    revision: &str,
-    settings: &HubSettings,
-    observer: &mut dyn DownloadObserver,
-) -> Result<PathBuf> {
     if settings.offline {
         return cached(repo, revision, settings).map_err(|missing| {
             model_error(
@@ -124,26 +111,24 @@ fn fetch_dir(
         });
     }
     download(repo, revision, settings, observer).or_else(|e| match e {
-        // No network: a complete cached copy does, as huggingface_hub falls back to it.
-        Failure::Unreachable(reason) => cached(repo, revision, settings).map_err(|missing| {
-            model_error(
-                repo,
-                format!(
-                    "{missing}, and the hub is unreachable ({reason}); pass --model-dir DIR to use \
-                     a local checkpoint"
-                ),
-            )
-        }),
+        // No usable answer: a complete cached copy does, as huggingface_hub falls back to it.
+        Failure::Unreachable(reason) => {
+            let snapshot = cached(repo, revision, settings).map_err(|missing| {
+                model_error(
+                    repo,
+                    format!(
+                        "{missing}, and {reason}; pass --model-dir DIR to use a local checkpoint"
+                    ),
+                )
+            })?;
+            observer.note(&format!("{reason}; using the cached copy of {repo}"));
+            Ok(snapshot)
+        }
         Failure::Other(e) => Err(e),
     })
 }
 
-enum Failure {
-    Unreachable(String),
-    Other(Error),
-}
-
-fn model_error(repo: &str, message: String) -> Error {
+pub(crate) fn model_error(repo: &str, message: String) -> Error {
     Error::new(Kind::Model, None, format!("model {repo}: {message}"))
 }
 
@@ -152,26 +137,17 @@ fn cached(
     repo: &str,
     revision: &str,
     settings: &HubSettings,
-) -> std::result::Result<PathBuf, String> {
-    let repo_dir = settings.repo_dir(repo);
-    let commit = if is_commit(revision) {
-        revision.to_string()
-    } else {
-        std::fs::read_to_string(repo_dir.join("refs").join(revision))
-            .map(|c| c.trim().to_string())
-            .map_err(|_| {
-                format!(
-                    "revision {revision} is not in the Hugging Face cache {}",
-                    settings.cache_dir.display()
-                )
-            })?
+) -> std::result::Result<Snapshot, String> {
+    let not_cached = || {
+        format!(
+            "revision {revision} is not in the Hugging Face cache {:?}",
+            settings.cache_dir
+        )
     };
-    let snapshot = repo_dir.join("snapshots").join(&commit);
+    let commit = cached_commit(&settings.repo_dir(repo), revision).ok_or_else(not_cached)?;
+    let snapshot = settings.repo_dir(repo).join("snapshots").join(&commit);
     if !snapshot.join(CONFIG).is_file() {
-        return Err(format!(
-            "revision {revision} is not in the Hugging Face cache {}",
-            settings.cache_dir.display()
-        ));
+        return Err(not_cached());
     }
     let broken = |e: String| format!("the cached copy is broken: {e}");
     let paths = RepoPaths::read(&snapshot).map_err(|e| broken(e.to_string()))?;
@@ -179,11 +155,11 @@ fn cached(
     let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
     let needed = needed_files(&listing, &paths, index).map_err(broken)?;
     match needed.iter().find(|f| !snapshot.join(f).is_file()) {
-        Some(missing) => Err(format!(
-            "the cached copy ({}) lacks {missing}",
-            snapshot.display()
-        )),
-        None => Ok(snapshot),
+        Some(missing) => Err(format!("the cached copy ({snapshot:?}) lacks {missing}")),
+        None => Ok(Snapshot {
+            dir: snapshot,
+            commit,
+        }),
     }
 }
 
@@ -212,10 +188,6 @@ impl RepoPaths {
             tokenizer: repo_path(&layout.tokenizer()).unwrap_or_default(),
         })
     }
-}
-
-fn is_commit(revision: &str) -> bool {
-    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Every file under `dir`, as repo paths with `/`.
@@ -284,120 +256,44 @@ fn needed_files(
     Ok(needed)
 }
 
+/// Downloads what the cache lacks of `repo` at `revision`, all from the commit the revision
+/// is at when asked, whatever the branch does meanwhile.
 fn download(
     repo: &str,
     revision: &str,
     settings: &HubSettings,
     observer: &mut dyn DownloadObserver,
-) -> std::result::Result<PathBuf, Failure> {
-    let mut builder = ApiBuilder::new()
-        .with_cache_dir(settings.cache_dir.clone())
-        .with_token(settings.token.clone())
-        .with_progress(false);
-    if let Some(endpoint) = &settings.endpoint {
-        builder = builder.with_endpoint(endpoint.clone());
+) -> std::result::Result<Snapshot, Failure> {
+    let client = Client::new(repo, settings);
+    let info = client.info(revision, observer)?;
+    let other = |message: String| Failure::Other(model_error(repo, message));
+    if !is_commit(&info.sha) {
+        return Err(other(format!("the hub named the commit {:?}", info.sha)));
     }
-    let api = builder.build().map_err(|e| {
-        Failure::Other(model_error(
-            repo,
-            format!("cannot set up the hub client: {e}"),
-        ))
-    })?;
-    let info = api
-        .repo(Repo::with_revision(
-            repo.into(),
-            RepoType::Model,
-            revision.into(),
-        ))
-        .info()
-        .map_err(|e| classify(repo, e))?;
-    // Every file from the same commit, whatever the branch does meanwhile.
-    let pinned = api.repo(Repo::with_revision(
-        repo.into(),
-        RepoType::Model,
-        info.sha.clone(),
-    ));
-    let snapshot = settings.repo_dir(repo).join("snapshots").join(&info.sha);
+    let commit = info.sha;
+    let snapshot = settings.repo_dir(repo).join("snapshots").join(&commit);
     let listing: Vec<String> = info.siblings.into_iter().map(|s| s.rfilename).collect();
-    let get =
-        |file: &str, observer: &mut dyn DownloadObserver| -> std::result::Result<(), Failure> {
-            if snapshot.join(file).is_file() {
-                return Ok(());
-            }
-            pinned
-                .download_with_progress(file, Reporter(observer))
-                .map(drop)
-                .map_err(|e| classify(repo, e))
-        };
+    let get = |file: &str, observer: &mut dyn DownloadObserver| {
+        if !is_safe_repo_path(file) {
+            return Err(other(format!("the repo names the unsafe path {file:?}")));
+        }
+        store(&client, settings, repo, &commit, file, observer)
+    };
     // config.json first: it names the folders of everything else.
     get(CONFIG, observer)?;
-    let paths =
-        RepoPaths::read(&snapshot).map_err(|e| Failure::Other(model_error(repo, e.to_string())))?;
+    let paths = RepoPaths::read(&snapshot).map_err(Failure::Other)?;
     for file in config_files(&listing, &paths) {
         get(&file, observer)?;
     }
     let index = |file: &str| index_shards(&snapshot.join(file)).map_err(|e| e.to_string());
-    let needed =
-        needed_files(&listing, &paths, index).map_err(|e| Failure::Other(model_error(repo, e)))?;
-    for file in needed {
+    for file in needed_files(&listing, &paths, index).map_err(other)? {
         get(&file, observer)?;
     }
-    write_ref(&settings.repo_dir(repo), revision, &info.sha).map_err(|e| {
-        Failure::Other(model_error(
-            repo,
-            format!("cannot write the cache ref: {e}"),
-        ))
-    })?;
-    Ok(snapshot)
-}
-
-/// refs/<revision> -> commit, as huggingface_hub records a branch; written atomically.
-fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<()> {
-    if is_commit(revision) {
-        return Ok(());
-    }
-    let file = repo_dir.join("refs").join(revision);
-    let dir = file.parent().unwrap_or(repo_dir);
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::runtime(Some(dir), format!("cannot create: {e}")))?;
-    write_atomically(&file, commit.as_bytes())
-}
-
-fn classify(repo: &str, e: hf_hub::api::sync::ApiError) -> Failure {
-    use hf_hub::api::sync::ApiError;
-    match e {
-        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Transport(_)) => {
-            Failure::Unreachable(e.to_string())
-        }
-        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Status(401 | 403, _)) => {
-            Failure::Other(model_error(
-                repo,
-                "access denied: set HF_TOKEN for a gated or private repo".into(),
-            ))
-        }
-        ApiError::RequestError(ref err) if matches!(**err, ureq::Error::Status(404, _)) => {
-            Failure::Other(model_error(
-                repo,
-                "no such repo, revision or file on the hub".into(),
-            ))
-        }
-        other => Failure::Other(model_error(repo, format!("download failed: {other}"))),
-    }
-}
-
-/// hf-hub's progress callbacks forwarded to an observer.
-struct Reporter<'a>(&'a mut dyn DownloadObserver);
-
-impl Progress for Reporter<'_> {
-    fn init(&mut self, size: usize, filename: &str) {
-        self.0.start(filename, size as u64);
-    }
-    fn update(&mut self, size: usize) {
-        self.0.advance(size as u64);
-    }
-    fn finish(&mut self) {
-        self.0.done();
-    }
+    write_ref(&settings.repo_dir(repo), revision, &commit).map_err(Failure::Other)?;
+    Ok(Snapshot {
+        dir: snapshot,
+        commit,
+    })
 }
 
 #[cfg(test)]
@@ -410,46 +306,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        HubSettings::from_vars(|name| vars.get(name).cloned())
-    }
-
-    #[test]
-    fn the_cache_follows_huggingface_hub_precedence() {
-        let s = settings(&[("HOME", "/home/u")]);
-        assert_eq!(s.cache_dir, Path::new("/home/u/.cache/huggingface/hub"));
-        assert!(!s.offline);
-        let s = settings(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/xdg")]);
-        assert_eq!(s.cache_dir, Path::new("/xdg/huggingface/hub"));
-        let s = settings(&[("HOME", "/home/u"), ("HF_HOME", "/hf")]);
-        assert_eq!(s.cache_dir, Path::new("/hf/hub"));
-        let s = settings(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")]);
-        assert_eq!(s.cache_dir, Path::new("/cache"));
-        assert_eq!(
-            s.repo_dir("org/name"),
-            Path::new("/cache/models--org--name")
-        );
-        for on in ["1", "true", "YES", "on"] {
-            assert!(settings(&[("HF_HUB_OFFLINE", on)]).offline, "{on}");
-        }
-        assert!(!settings(&[("HF_HUB_OFFLINE", "0")]).offline);
-    }
-
-    #[test]
-    fn the_token_comes_from_hf_token_or_the_token_file() {
-        let home = tempfile::tempdir().unwrap();
-        std::fs::write(home.path().join("token"), "hf_file\n").unwrap();
-        let h = home.path().to_str().unwrap();
-        assert_eq!(
-            settings(&[("HF_HOME", h)]).token.as_deref(),
-            Some("hf_file")
-        );
-        assert_eq!(
-            settings(&[("HF_HOME", h), ("HF_TOKEN", "hf_env")])
-                .token
-                .as_deref(),
-            Some("hf_env")
-        );
-        assert_eq!(settings(&[("HF_HOME", "/nonexistent")]).token, None);
+        HubSettings::from_vars(|name| vars.get(name).cloned()).unwrap()
     }
 
     /// The file list of a published Apollo checkpoint.
@@ -544,8 +401,8 @@ mod tests {
             .contains("revision main is not in the Hugging Face cache"));
         std::fs::create_dir_all(repo.join("refs")).unwrap();
         std::fs::write(repo.join("refs/main"), &commit).unwrap();
-        assert_eq!(cached("org/m", "main", &s).unwrap(), snapshot);
-        assert_eq!(cached("org/m", &commit, &s).unwrap(), snapshot);
+        assert_eq!(cached("org/m", "main", &s).unwrap().dir, snapshot);
+        assert_eq!(cached("org/m", &commit, &s).unwrap().commit, commit);
 
         std::fs::remove_file(snapshot.join("mm_connector/model.safetensors")).unwrap();
         // An index that cannot be read makes the copy unusable.
@@ -563,17 +420,38 @@ mod tests {
     }
 
     #[test]
-    fn refs_are_written_atomically_and_commits_need_none() {
-        let root = tempfile::tempdir().unwrap();
-        write_ref(root.path(), "main", "abc").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(root.path().join("refs/main")).unwrap(),
-            "abc"
-        );
-        write_ref(root.path(), &"b".repeat(40), "x").unwrap();
-        assert_eq!(
-            std::fs::read_dir(root.path().join("refs")).unwrap().count(),
-            1
-        );
+    fn repo_ids_and_revisions_follow_the_hubs_rules() {
+        for ok in [
+            "GoodiesHere/Apollo-LMMs-Apollo-3B-t32",
+            "gpt2",
+            "org_1/name.v2",
+            "_a/b_",
+        ] {
+            assert_eq!(repo_id(ok).as_deref(), Ok(ok));
+        }
+        let long = "a".repeat(97);
+        for bad in [
+            "",
+            "a/b/c",
+            "org/",
+            "/name",
+            "org/na me",
+            "org/-name",
+            "org/name-",
+            "org/a--b",
+            "org/a..b",
+            "org/name.git",
+            "../etc",
+            "org/Ünïcode",
+            long.as_str(),
+        ] {
+            assert!(repo_id(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["main", "v1.0", "refs/pr/1", &"a".repeat(40)] {
+            assert!(revision(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../x", "a b", "a//b", "/main", "main/", "x\ny", "a:b"] {
+            assert!(revision(bad).is_err(), "{bad:?}");
+        }
     }
 }
