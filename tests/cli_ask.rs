@@ -20,6 +20,23 @@ fn ask_json(video: &Path, question: &str, extra: &[&str]) -> Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
+/// The prompt's total tokens as `inspect --model-dir tiny --question QUESTION` counts them.
+fn inspect_prompt_tokens(video: &Path, question: &str) -> u64 {
+    let r = run(apollo()
+        .args([
+            "inspect",
+            "--json",
+            "--model-dir",
+            &tiny(),
+            "--question",
+            question,
+        ])
+        .arg(video));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    plan["prompt_tokens"]["total"].as_u64().unwrap()
+}
+
 fn ids(record: &Value) -> Vec<u64> {
     record["logprobs"]
         .as_array()
@@ -121,18 +138,7 @@ fn json_record_field_by_field() {
     let prompt = r["tokens"]["prompt"].as_u64().unwrap();
     let default = plan["prompt_tokens"]["total"].as_u64().unwrap();
     assert_ne!(prompt, default, "another question, another count");
-    let inspect = run(apollo()
-        .args([
-            "inspect",
-            "--json",
-            "--model-dir",
-            &tiny(),
-            "--question",
-            question,
-        ])
-        .arg(&video));
-    let plan: Value = serde_json::from_str(&inspect.stdout).unwrap();
-    assert_eq!(plan["prompt_tokens"]["total"], prompt);
+    assert_eq!(inspect_prompt_tokens(&video, question), prompt);
 
     let generated = r["tokens"]["generated"].as_u64().unwrap();
     assert!((1..=9).contains(&generated));
@@ -312,13 +318,7 @@ fn a_prompt_longer_than_the_context_fails_before_the_weights_are_read() {
     let video = dir.path().join("long.mp4");
     common::synthetic(&video, "32x32", "2", "200", &[]);
     // Broken weights: reading them would fail with a model error (exit 4).
-    let model = dir.path().join("model");
-    let status = std::process::Command::new("cp")
-        .args(["-r", &tiny()])
-        .arg(&model)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let model = common::copy_of_tiny(dir.path());
     std::fs::write(model.join("llm/model-00001-of-00002.safetensors"), "broken").unwrap();
     let r = run(apollo()
         .args(["ask", "--model-dir"])
@@ -371,20 +371,9 @@ fn control_text_in_a_question_is_read_as_plain_text() {
         let r = ask_json(&video, question, &["--max-new-tokens", "1"]);
         assert_eq!(r["question"], question);
         assert_eq!(r["tokens"]["video"], 40, "{question}");
-        let inspect = run(apollo()
-            .args([
-                "inspect",
-                "--json",
-                "--model-dir",
-                &tiny(),
-                "--question",
-                question,
-            ])
-            .arg(&video));
-        assert_eq!(inspect.code, 0, "{}", inspect.stderr);
-        let plan: Value = serde_json::from_str(&inspect.stdout).unwrap();
         assert_eq!(
-            plan["prompt_tokens"]["total"], r["tokens"]["prompt"],
+            inspect_prompt_tokens(&video, question),
+            r["tokens"]["prompt"],
             "{question}"
         );
     }

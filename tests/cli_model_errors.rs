@@ -5,40 +5,20 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
-use common::{apollo, run, tiny};
+use candle_core::{Device, Tensor};
+use common::{apollo, copy_of_tiny, run};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A copy of the tiny checkpoint in `dir`.
-fn copy_of_tiny(dir: &Path) -> PathBuf {
-    let model = dir.join("model");
-    let status = std::process::Command::new("cp")
-        .args(["-r", &tiny()])
-        .arg(&model)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    model
-}
-
-/// Rewrites the values of the tensor whose name ends with `tensor` in `file` through `edit`.
-fn edit_tensor(file: &Path, tensor: &str, edit: impl Fn(&mut [f32])) {
+/// Rewrites the tensor whose name ends with `tensor` in `file` through `edit`.
+fn edit_tensor(file: &Path, tensor: &str, edit: impl Fn(&Tensor) -> Tensor) {
     let mut tensors = candle_core::safetensors::load(file, &Device::Cpu).unwrap();
     let name = tensors
         .keys()
         .find(|k| k.ends_with(tensor))
         .unwrap()
         .clone();
-    let t = &tensors[&name];
-    let mut values: Vec<f32> = t
-        .to_dtype(DType::F32)
-        .and_then(|t| t.flatten_all()?.to_vec1())
-        .unwrap();
-    edit(&mut values);
-    let edited = Tensor::from_vec(values, t.shape(), &Device::Cpu)
-        .and_then(|e| e.to_dtype(t.dtype()))
-        .unwrap();
+    let edited = edit(&tensors[&name]);
     tensors.insert(name, edited);
     candle_core::safetensors::save(&tensors, file).unwrap();
 }
@@ -58,26 +38,27 @@ fn non_finite_weights_fail_the_stage_they_reach_with_exit_5() {
         (
             "vision_tower/siglip-so400m-patch14-384/model.safetensors",
             "patch_embedding.bias",
-            f32::NAN,
+            f64::NAN,
             "SigLIP features hold NaN or infinite values",
         ),
         (
             "mm_connector/model.safetensors",
             "proj.0.bias",
-            f32::INFINITY,
+            f64::INFINITY,
             "video rows (connector output) hold NaN",
         ),
         (
             "llm/model-00002-of-00002.safetensors",
             "model.norm.weight",
-            f32::NAN,
+            f64::NAN,
             "prefill logits hold NaN",
         ),
     ];
     for (file, tensor, bad, stage) in cases {
         let dir = tempfile::tempdir().unwrap();
         let model = copy_of_tiny(dir.path());
-        edit_tensor(&model.join(file), tensor, |v| v[0] = bad);
+        // Every value of the tensor, as one value would do.
+        edit_tensor(&model.join(file), tensor, |t| t.affine(0.0, bad).unwrap());
         let r = ask(&model, &[]);
         assert_eq!(r.code, 5, "{file}: {}", r.stderr);
         assert_eq!(r.stdout, "", "{file}");
@@ -95,7 +76,7 @@ fn an_f16_overflow_is_told_apart_and_f32_answers() {
     edit_tensor(
         &model.join("llm/model-00002-of-00002.safetensors"),
         "lm_head.weight",
-        |v| v.iter_mut().for_each(|x| *x *= 1e5),
+        |t| t.affine(1e5, 0.0).unwrap(),
     );
     let r = ask(&model, &["--dtype", "f16"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
@@ -116,7 +97,7 @@ fn caption_gives_each_video_an_error_record_for_non_finite_values() {
     edit_tensor(
         &model.join("vision_tower/internvideo2/model.safetensors"),
         "patch_embed.proj.bias",
-        |v| v[0] = f32::NAN,
+        |t| t.affine(0.0, f64::NAN).unwrap(),
     );
     let videos = [
         common::real_video("bikes.mp4"),

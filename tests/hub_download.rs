@@ -422,6 +422,17 @@ fn a_stalled_hub_falls_back_to_a_complete_cached_copy() {
     assert_eq!(record["inputs"]["model"]["hub"]["commit"], COMMIT);
 }
 
+/// `download` from a stand-in serving `files` without faults, into `cache`: its requests.
+fn download_from_a_sound_hub(files: &BTreeMap<String, Vec<u8>>, cache: &Path) -> Log {
+    let (endpoint, log) = serve(files.clone());
+    let out = apollo(&endpoint, cache)
+        .args(["download", REPO])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    log
+}
+
 const SHARD: &str = "llm/model-00001-of-00002.safetensors";
 const SLOW: &str = "llm/model-00002-of-00002.safetensors";
 
@@ -509,12 +520,7 @@ fn a_partial_download_is_never_used_and_is_resumed_by_the_next_run() {
 
     // The next run resumes from the 1500 bytes it has; a leftover longer than the file (not
     // a prefix of it) is started over.
-    let (endpoint, log) = serve(files.clone());
-    let out = apollo(&endpoint, cache.path())
-        .args(["download", REPO])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let log = download_from_a_sound_hub(&files, cache.path());
     assert_eq!(body_ranges(&log, SHARD), ["bytes=1500-"]);
     assert_eq!(std::fs::read(snapshot.join(SHARD)).unwrap(), files[SHARD]);
 
@@ -523,12 +529,7 @@ fn a_partial_download_is_never_used_and_is_resumed_by_the_next_run() {
     std::fs::create_dir_all(&blobs).unwrap();
     let partial = blobs.join(format!("{:x}.incomplete", fingerprint(&files[SHARD])));
     std::fs::write(&partial, vec![0xEE; files[SHARD].len() + 10]).unwrap();
-    let (endpoint, log) = serve(files.clone());
-    let out = apollo(&endpoint, cache.path())
-        .args(["download", REPO])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    let log = download_from_a_sound_hub(&files, cache.path());
     assert_eq!(body_ranges(&log, SHARD), ["bytes=0-"]);
     let snapshot = cache
         .path()

@@ -302,15 +302,7 @@ mod tests {
                     .find(|k| k.ends_with(tensor))
                     .unwrap()
                     .clone();
-                let t = &tensors[&name];
-                let mut values: Vec<f32> = t
-                    .to_dtype(DType::F32)
-                    .and_then(|t| t.flatten_all()?.to_vec1())
-                    .unwrap();
-                values[0] = f32::NAN;
-                let nan = Tensor::from_vec(values, t.shape(), &Device::Cpu)
-                    .and_then(|n| n.to_dtype(t.dtype()))
-                    .unwrap();
+                let nan = tensors[&name].affine(0.0, f64::NAN).unwrap();
                 tensors.insert(name, nan);
             });
             let model = load(dir.path(), DType::F32).unwrap();

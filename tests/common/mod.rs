@@ -53,6 +53,18 @@ pub fn tiny() -> String {
     fixtures().join("tiny-apollo").display().to_string()
 }
 
+/// A copy of the tiny checkpoint in `dir`, to break.
+pub fn copy_of_tiny(dir: &Path) -> PathBuf {
+    let model = dir.join("model");
+    let status = Command::new("cp")
+        .args(["-r", &tiny()])
+        .arg(&model)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    model
+}
+
 /// `apollo` with no hub settings leaking in from the machine running the tests.
 pub fn apollo() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("apollo").unwrap();
