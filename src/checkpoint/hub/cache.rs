@@ -26,7 +26,7 @@ pub fn cached_commit(repo_dir: &Path, revision: &str) -> Option<String> {
     Some(commit.trim().to_string()).filter(|c| is_commit(c))
 }
 
-/// refs/<revision> -> commit, as huggingface_hub records a branch; written atomically.
+/// `refs/<revision>` -> commit, as huggingface_hub records a branch; written atomically.
 pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<()> {
     if is_commit(revision) {
         return Ok(());
