@@ -16,9 +16,23 @@ use crate::error::{ExitStatus, Result};
 use clap::{Parser, Subcommand};
 use printer::Printer;
 
+/// `apollo --version`: the version and whether this binary can use a GPU (`-V` and the man
+/// pages give the version alone, the same for every build).
+const LONG_VERSION: &str = if cfg!(feature = "cuda") {
+    concat!(env!("CARGO_PKG_VERSION"), " (built with CUDA)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (CPU only)")
+};
+
 /// Answer questions about video files with the Apollo video language models.
 #[derive(Debug, Parser)]
-#[command(name = "apollo", version, about, propagate_version = true)]
+#[command(
+    name = "apollo",
+    version,
+    long_version = LONG_VERSION,
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// More logging on stderr (-v: debug, -vv: trace); RUST_LOG works too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
