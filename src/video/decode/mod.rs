@@ -6,6 +6,10 @@
 //! presentation order, i.e. the n-th frame a sequential decode yields. To fetch a set of
 //! frames the decoder seeks to the keyframe before each needed region, drops packets before
 //! it without decoding them, and decodes forward, converting only the frames that are kept.
+//!
+//! Packets an edit list hides (flagged discard: a clip cut with `-c copy` starts at the
+//! keyframe before the cut) are decoded, as they hold the reference pictures, but are not
+//! frames: ffmpeg's decoder drops their pictures, and they have no index.
 
 mod rgb;
 mod run;
@@ -43,6 +47,8 @@ struct PacketInfo {
     pts: i64,
     dts: Option<i64>,
     key: bool,
+    /// Hidden by an edit list: decoded for its references, never shown.
+    discard: bool,
 }
 
 /// An open video, ready to hand out frames by presentation index.
@@ -51,9 +57,9 @@ pub struct Video {
     input: format::context::Input,
     stream: usize,
     decoder: decoder::Video,
-    /// Packets in decode order.
+    /// Packets in decode order, discarded ones included.
     packets: Vec<PacketInfo>,
-    /// Timestamp of each frame in presentation order.
+    /// Timestamp of each shown frame in presentation order.
     frame_pts: Vec<i64>,
     /// Decode-order position of a timestamp.
     order_of_pts: HashMap<i64, usize>,
@@ -183,9 +189,6 @@ impl Video {
                 continue;
             }
             read += 1;
-            if is_discarded(&packet) {
-                continue;
-            }
             self.has_pts &= packet.pts().is_some();
             // Timestamps are only keys here; frames without them get unique ones.
             let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
@@ -194,6 +197,7 @@ impl Video {
                 pts,
                 dts: packet.dts(),
                 key: packet.is_key(),
+                discard: is_discarded(&packet),
             });
         }
         let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());
@@ -205,11 +209,21 @@ impl Video {
                 ),
             ));
         }
-        let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
-        pts.sort_unstable();
-        pts.dedup();
-        // Shared timestamps cannot be told apart either: count instead.
-        self.has_pts &= pts.len() == self.packets.len();
+        self.order_of_pts = self
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.pts, i))
+            .collect();
+        // Shared timestamps cannot be told apart: count frames instead.
+        self.has_pts &= self.order_of_pts.len() == self.packets.len();
+        self.frame_pts = self
+            .packets
+            .iter()
+            .filter(|p| !p.discard)
+            .map(|p| p.pts)
+            .collect();
+        self.frame_pts.sort_unstable();
         self.keyframes = (0..self.packets.len())
             .filter(|&i| self.packets[i].key)
             .collect();
@@ -217,13 +231,6 @@ impl Video {
             // Decoding must start somewhere: treat the first packet as an entry point.
             self.keyframes.insert(0, 0);
         }
-        self.order_of_pts = self
-            .packets
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.pts, i))
-            .collect();
-        self.frame_pts = pts;
         Ok(())
     }
 
