@@ -11,12 +11,14 @@
 //! keyframe before the cut) are decoded, as they hold the reference pictures, but are not
 //! frames: ffmpeg's decoder drops their pictures, and they have no index.
 
+mod open;
 mod rgb;
 mod run;
 
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
 use crate::error::{Error, Result};
+use open::open_input;
 use rgb::Scaler;
 use run::Run;
 use serde::Serialize;
@@ -28,6 +30,7 @@ use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
 /// What the reference reads of a video (decord: frame count and average frame rate).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
+    #[serde(serialize_with = "crate::records::lossy_path")]
     pub path: PathBuf,
     /// Frame size after the container's rotation is applied.
     pub width: usize,
@@ -91,9 +94,7 @@ impl Video {
     /// Opens `path` and indexes its video stream.
     pub fn open(path: &Path) -> Result<Self> {
         ffmpeg_init();
-        check_file(path)?;
-        let input = format::input(path)
-            .map_err(|e| Error::input(path, format!("not a video ffmpeg can read ({e})")))?;
+        let input = open_input(path)?;
         let stream = input
             .streams()
             .best(media::Type::Video)
@@ -309,30 +310,12 @@ impl Video {
         if ret < 0 {
             // Not seekable that way: start again from the top; packets before the target
             // are then skipped without decoding.
-            self.input = format::input(&self.info.path).map_err(|e| {
-                Error::input(&self.info.path, format!("cannot reopen the video ({e})"))
-            })?;
+            self.input = open_input(&self.info.path)?;
         }
         self.decoder.flush();
         self.decoder.skip_frame(Discard::Default);
         Ok(())
     }
-}
-
-/// Rejects what ffmpeg would report obscurely: a missing path, a directory, an empty file.
-fn check_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(path, "no such file"),
-        std::io::ErrorKind::PermissionDenied => Error::input(path, "permission denied"),
-        _ => Error::input(path, e.to_string()),
-    })?;
-    if meta.is_dir() {
-        return Err(Error::input(path, "is a directory, not a video file"));
-    }
-    if meta.len() == 0 {
-        return Err(Error::input(path, "the file is empty"));
-    }
-    Ok(())
 }
 
 /// Packets the demuxer marks as decoded but never shown (edit lists): not frames.
