@@ -109,32 +109,38 @@ fn corpus(dir: &Path) -> Vec<Case> {
     let plain = c.encode("plain.mp4", &pattern("s=96x64:r=10:d=3"), h264);
     let n_plain = ffmpeg_count(&plain);
     c.works(&plain);
-    let from_plain = |at: &str| ["-ss", at, "-i", plain.to_str().unwrap()].map(String::from);
-    let cut = c.encode("cut mid-GOP.mp4", &from_plain("0.75"), "-t 1.5 -c copy");
-    c.works(&cut);
-    let faststart = "-t 1 -c copy -movflags +faststart";
-    let cut = c.encode("cut faststart.mov", &from_plain("1.35"), faststart);
-    c.works(&cut);
-    let rotate = "-c copy -metadata:s:v:0 rotate=90";
-    let rotated = c.encode("rotated.mp4", &from_plain("0"), rotate);
-    c.works(&rotated);
-    let tiny = c.encode(
-        "1x1.mkv",
-        &pattern("s=64x64:d=1"),
-        "-vf scale=1:1 -c:v ffv1",
-    );
-    c.works(&tiny);
-    let odd = "-vf scale=33:17 -c:v libx264 -pix_fmt yuv444p";
-    let odd = c.encode("33x17.mp4", &pattern("s=64x64:d=1"), odd);
-    c.works(&odd);
+    let from_plain = |at: &str| {
+        let input = ["-ss", at, "-i", plain.to_str().unwrap()];
+        input.map(String::from).to_vec()
+    };
     // Bursts of frames with gaps between: timestamps far from a constant rate.
     let vfr = "-vf select='lt(mod(n\\,10)\\,3)' -fps_mode vfr -c:v libx264";
-    let vfr = c.encode("vfr.mkv", &pattern("s=64x48:r=30:d=3"), vfr);
-    c.works(&vfr);
-    let gif = c.encode("anim.gif", &pattern("s=48x32:r=10:d=1"), "");
-    c.works(&gif);
-    let one = c.encode("one frame.mp4", &pattern("s=64x48:d=1"), "-frames:v 1");
-    c.works(&one);
+    let unusual = [
+        ("cut mid-GOP.mp4", from_plain("0.75"), "-t 1.5 -c copy"),
+        (
+            "cut faststart.mov",
+            from_plain("1.35"),
+            "-t 1 -c copy -movflags +faststart",
+        ),
+        (
+            "rotated.mp4",
+            from_plain("0"),
+            "-c copy -metadata:s:v:0 rotate=90",
+        ),
+        ("1x1.mkv", pattern("s=64x64:d=1"), "-vf scale=1:1 -c:v ffv1"),
+        (
+            "33x17.mp4",
+            pattern("s=64x64:d=1"),
+            "-vf scale=33:17 -c:v libx264 -pix_fmt yuv444p",
+        ),
+        ("vfr.mkv", pattern("s=64x48:r=30:d=3"), vfr),
+        ("anim.gif", pattern("s=48x32:r=10:d=1"), ""),
+        ("one frame.mp4", pattern("s=64x48:d=1"), "-frames:v 1"),
+    ];
+    for (name, input, options) in unusual {
+        let path = c.encode(name, &input, options);
+        c.works(&path);
+    }
     std::os::unix::fs::symlink("plain.mp4", dir.join("link.mp4")).unwrap();
     c.works_with("link.mp4", n_plain);
     // The sample entry claims 65535x65535 pixels; the stream itself says 96x64.
