@@ -210,28 +210,22 @@ fn frames_are_those_ffmpeg_numbers_the_same() {
 /// Every frame ffmpeg's decoder outputs for `path`, in order, as RGB24 of `frame_bytes` each
 /// (`-fps_mode passthrough`: the decoded frames themselves, without the duplicates its
 /// constant-rate output would add to fill the container's duration).
-fn ffmpeg_all_frames(path: &Path, frame_bytes: usize) -> Vec<Vec<u8>> {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len() % frame_bytes, 0);
-    out.stdout.chunks(frame_bytes).map(<[u8]>::to_vec).collect()
+fn ffmpeg_all_frames(path: &Path, out: &Path, frame_bytes: usize) -> Vec<Vec<u8>> {
+    let (p, o) = (path.to_str().unwrap(), out.to_str().unwrap());
+    common::ffmpeg(&[
+        "-i",
+        p,
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        o,
+    ]);
+    let raw = std::fs::read(out).unwrap();
+    assert_eq!(raw.len() % frame_bytes, 0);
+    raw.chunks(frame_bytes).map(<[u8]>::to_vec).collect()
 }
 
 #[test]
@@ -270,7 +264,7 @@ fn stream_copy_cuts_decode_exactly_the_frames_ffmpeg_shows() {
             args.push(cut.to_str().unwrap());
             common::ffmpeg(&args);
 
-            let ffmpeg = ffmpeg_all_frames(&cut, 96 * 64 * 3);
+            let ffmpeg = ffmpeg_all_frames(&cut, &dir.path().join("frames.rgb"), 96 * 64 * 3);
             let video = Video::open(&cut).unwrap();
             let n = video.info().total_frames;
             assert_eq!(n as usize, ffmpeg.len(), "{}: frame count", cut.display());
