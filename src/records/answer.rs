@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerRecord {
+    #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
     pub question: String,
     pub answer: String,
@@ -167,6 +168,7 @@ impl AnswerRecord {
 /// The record of a video that failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerError {
+    #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
     pub error: String,
 }

@@ -3,6 +3,8 @@
 //! running the `apollo` binary.
 #![allow(dead_code)]
 
+pub mod guarded;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
