@@ -23,5 +23,5 @@ if ldd "$bin" | grep 'not found' >&2; then
   echo "test-portable: $bin cannot start here" >&2
   exit 1
 fi
-APOLLO_TEST_BIN=$bin cargo test --test cli_ask --test cli_caption --test cli_inspect \
-  --test hub_cache --test hub_download
+APOLLO_TEST_BIN=$bin cargo test --test cli_ask --test cli_caption --test cli_inspect --test corpus \
+  --test mutants --test hub_cache --test hub_download

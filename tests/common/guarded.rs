@@ -29,7 +29,7 @@ pub struct Outcome {
 
 /// Runs `apollo <args>` in `dir`, killing it after [`LIMIT`].
 pub fn run_apollo<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Outcome {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("apollo"))
+    let mut child = Command::new(super::binary())
         .args(args)
         .current_dir(dir)
         // Never the network, whatever the machine running the tests has set.
