@@ -41,6 +41,7 @@ out=$(cd "$out" && pwd)
 work=${APOLLO_GPU_CHECK_WORK:-${TMPDIR:-/tmp}/apollo-gpu-check}
 mkdir -p "$work" dist/videos
 started=$(date +%s)
+failed=false
 say() { printf 'gpu-check [%3ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 
@@ -127,7 +128,8 @@ need_video() {
   fi
 }
 
-# 2. Exactness. A failed check is reported and the run goes on to the speed figures.
+# 2. Exactness. A failed check is reported, the run goes on to the speed figures, and the
+# script exits 1 at the end.
 compare() {
   local name=$1
   shift
@@ -136,6 +138,7 @@ compare() {
     say "compare $name: within bounds"
   else
     say "compare $name: OUTSIDE the bounds or failed (see compare-$name.json)"
+    failed=true
   fi
 }
 
@@ -161,4 +164,7 @@ compare tiny --model-dir tests/fixtures/tiny-apollo --video "$(video "$short_s")
 compare wide "${wide[@]}" --work-dir "$work/bench" --video "$(video "$short_s")"
 speed
 python3 scripts/gpu_check_summary.py "$out"
+if $failed; then
+  fail "an exactness check failed"
+fi
 say "done"

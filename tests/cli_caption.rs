@@ -283,7 +283,7 @@ fn caption_stops_quietly_when_the_reader_goes_away() {
         .iter()
         .map(|n| common::real_video(n))
         .collect();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("apollo"))
+    let mut child = std::process::Command::new(common::binary())
         .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
         .args(&videos)
         .args(&videos)

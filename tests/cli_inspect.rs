@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::Path;
 
 fn apollo() -> Command {
-    Command::cargo_bin("apollo").unwrap()
+    Command::new(common::binary())
 }
 
 /// Runs `apollo inspect --json` and returns (exit code, parsed lines, stderr).

@@ -132,7 +132,7 @@ fn folders_are_not_stdout() {
 #[test]
 fn files_follow_the_umask() {
     let dir = tempfile::tempdir().unwrap();
-    let apollo_bin = assert_cmd::cargo::cargo_bin("apollo");
+    let apollo_bin = common::binary();
     let video = common::real_video("bikes.mp4");
     let status = std::process::Command::new("sh")
         .arg("-c")

@@ -77,9 +77,20 @@ fn flags() -> BTreeSet<String> {
 
 #[test]
 fn readme_names_only_flags_apollo_has() {
-    // Flags of the other programs README shows: cargo, and the PyTorch baseline (which takes
-    // apollo bench's --work-dir and apollo's --device and --dtype).
-    let others = ["release", "features", "bench", "check", "all-targets"];
+    // Flags of the other programs README shows: cargo, the PyTorch baseline (which takes
+    // apollo bench's --work-dir and apollo's --device and --dtype), and the scripts
+    // (build-portable.sh, gpu-check.sh).
+    let others = [
+        "release",
+        "features",
+        "bench",
+        "check",
+        "all-targets",
+        "cuda",
+        "cpu",
+        "out",
+        "make-videos",
+    ];
     let known = flags();
     let text = readme();
     let mut unknown = BTreeSet::new();

@@ -206,3 +206,109 @@ fn frames_are_those_ffmpeg_numbers_the_same() {
         }
     }
 }
+
+/// Every frame ffmpeg's decoder outputs for `path`, in order, as RGB24 of `frame_bytes` each
+/// (`-fps_mode passthrough`: the decoded frames themselves, without the duplicates its
+/// constant-rate output would add to fill the container's duration).
+fn ffmpeg_all_frames(path: &Path, out: &Path, frame_bytes: usize) -> Vec<Vec<u8>> {
+    let (p, o) = (path.to_str().unwrap(), out.to_str().unwrap());
+    common::ffmpeg(&[
+        "-i",
+        p,
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        o,
+    ]);
+    let raw = std::fs::read(out).unwrap();
+    assert_eq!(raw.len() % frame_bytes, 0);
+    raw.chunks(frame_bytes).map(<[u8]>::to_vec).collect()
+}
+
+#[test]
+fn stream_copy_cuts_decode_exactly_the_frames_ffmpeg_shows() {
+    // `-ss T -c copy` keeps the packets from the keyframe before T and hides the ones before
+    // T with an edit list: they must be decoded (references) but not counted as frames.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.mp4");
+    // B-frames (with pyramid references) and a keyframe every 12 frames: cuts fall mid-GOP.
+    common::synthetic(
+        &source,
+        "96x64",
+        "10",
+        "6",
+        &["-c:v", "libx264", "-g", "12", "-bf", "3"],
+    );
+    for start in ["0", "0.35", "1.25", "2.7", "4.95"] {
+        for (ext, faststart) in [("mp4", false), ("mp4", true), ("mov", false), ("mov", true)] {
+            let cut = dir.path().join(format!(
+                "cut{start}{}.{ext}",
+                if faststart { "f" } else { "" }
+            ));
+            let mut args = vec![
+                "-ss",
+                start,
+                "-i",
+                source.to_str().unwrap(),
+                "-t",
+                "2",
+                "-c",
+                "copy",
+            ];
+            if faststart {
+                args.extend(["-movflags", "+faststart"]);
+            }
+            args.push(cut.to_str().unwrap());
+            common::ffmpeg(&args);
+
+            let ffmpeg = ffmpeg_all_frames(&cut, &dir.path().join("frames.rgb"), 96 * 64 * 3);
+            let video = Video::open(&cut).unwrap();
+            let n = video.info().total_frames;
+            assert_eq!(n as usize, ffmpeg.len(), "{}: frame count", cut.display());
+            let all: Vec<u64> = (0..n).collect();
+            let fast = random_access(&cut, &all);
+            let slow = sequential(&cut, &all);
+            // Each frame alone too: a fresh seek into the middle of a cut group.
+            for i in all {
+                let alone = random_access(&cut, &[i]);
+                for (how, frames) in [
+                    ("random access", &fast),
+                    ("sequential", &slow),
+                    ("alone", &alone),
+                ] {
+                    assert!(
+                        frames.get(&i).is_some_and(|f| f.data == ffmpeg[i as usize]),
+                        "{}: frame {i} ({how}) differs from ffmpeg's",
+                        cut.display()
+                    );
+                }
+            }
+            // Keyframes fall at 0, 1.2, 2.4, ... s: every cut but the first starts mid-GOP.
+            let hidden = packet_count(&cut) - n;
+            assert_eq!(
+                hidden > 0,
+                start != "0",
+                "{}: {hidden} hidden",
+                cut.display()
+            );
+        }
+    }
+}
+
+/// Video packets in the file, hidden ones included.
+fn packet_count(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

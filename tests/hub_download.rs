@@ -217,7 +217,7 @@ fn repo_files() -> BTreeMap<String, Vec<u8>> {
 }
 
 fn apollo(endpoint: &str, cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("apollo").unwrap();
+    let mut cmd = Command::new(common::binary());
     for var in ["HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE"] {
         cmd.env_remove(var);
     }

@@ -13,7 +13,9 @@ use crate::records::identity;
 use crate::records::to_json;
 use clap::Args;
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_QUESTION: &str = "Describe this video in detail";
@@ -110,12 +112,11 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
 fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
     let mut videos = args.videos.clone();
     if let Some(from) = &args.from {
-        let read_lines =
-            |reader: &mut dyn BufRead| -> std::io::Result<Vec<String>> { reader.lines().collect() };
-        let lines = if from.as_os_str() == "-" {
-            read_lines(&mut std::io::stdin().lock())
+        let list = if from.as_os_str() == "-" {
+            let mut list = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut list).map(|_| list)
         } else {
-            std::fs::File::open(from).and_then(|f| read_lines(&mut std::io::BufReader::new(f)))
+            std::fs::read(from)
         }
         .map_err(|e| {
             Error::new(
@@ -124,13 +125,7 @@ fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
                 format!("cannot read the list: {e}"),
             )
         })?;
-        videos.extend(
-            lines
-                .iter()
-                .map(|l| l.trim_end_matches('\r'))
-                .filter(|l| !l.trim().is_empty())
-                .map(PathBuf::from),
-        );
+        videos.extend(list_paths(&list));
     }
     if videos.is_empty() {
         return Err(Error::usage(
@@ -138,6 +133,18 @@ fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
         ));
     }
     Ok(videos)
+}
+
+/// The paths of a --from list, one a line, taken as bytes: Linux names need not be UTF-8.
+/// Line ends may be CRLF; blank lines are skipped.
+fn list_paths(list: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
+    list.split(|&b| b == b'\n')
+        .map(|line| {
+            let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+            &line[..end]
+        })
+        .filter(|line| !line.trim_ascii().is_empty())
+        .map(|line| PathBuf::from(OsStr::from_bytes(line)))
 }
 
 /// DIR/<file stem>.json for each video. Before any work, two videos are refused that would

@@ -17,7 +17,10 @@ pub struct ManArgs {
 
 /// Every page as (file name, roff): `apollo.1`, then `apollo-<command>.1` for each command.
 pub fn pages() -> Vec<(String, Vec<u8>)> {
-    let mut cli = Cli::command().disable_help_subcommand(true);
+    // The plain version: a page is the same whichever features the binary was built with.
+    let mut cli = Cli::command()
+        .disable_help_subcommand(true)
+        .long_version(None);
     // Built, the commands know their full names (apollo-ask) and the global flags.
     cli.build();
     let commands: Vec<_> = cli.get_subcommands().cloned().collect();

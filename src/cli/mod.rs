@@ -18,9 +18,23 @@ use clap::{Parser, Subcommand};
 use printer::Printer;
 use std::path::Path;
 
+/// `apollo --version`: the version and whether this binary can use a GPU (`-V` and the man
+/// pages give the version alone, the same for every build).
+const LONG_VERSION: &str = if cfg!(feature = "cuda") {
+    concat!(env!("CARGO_PKG_VERSION"), " (built with CUDA)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (CPU only)")
+};
+
 /// Answer questions about video files with the Apollo video language models.
 #[derive(Debug, Parser)]
-#[command(name = "apollo", version, about, propagate_version = true)]
+#[command(
+    name = "apollo",
+    version,
+    long_version = LONG_VERSION,
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// More logging on stderr: -v shows apollo's steps (files, plan, batches, timings), -vv
     /// its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries' logs.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 /// not one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnswerRecord {
+    #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
     pub question: String,
     pub answer: String,
@@ -246,6 +247,7 @@ impl AnswerRecord {
 /// The record of a video that failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerError {
+    #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
     pub error: String,
 }

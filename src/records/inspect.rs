@@ -30,6 +30,7 @@ pub struct PromptTokens {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectError {
+    #[serde(serialize_with = "super::lossy_path")]
     pub path: PathBuf,
     pub error: String,
 }

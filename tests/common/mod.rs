@@ -3,6 +3,8 @@
 //! running the `apollo` binary.
 #![allow(dead_code)]
 
+pub mod guarded;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -65,9 +67,19 @@ pub fn copy_of_tiny(dir: &Path) -> PathBuf {
     model
 }
 
+/// The binary under test: this build's, or the one `APOLLO_TEST_BIN` names (CI runs the
+/// end-to-end tests again against the portable build, scripts/build-portable.sh).
+pub fn binary() -> PathBuf {
+    match std::env::var_os("APOLLO_TEST_BIN") {
+        Some(bin) => std::fs::canonicalize(&bin)
+            .unwrap_or_else(|e| panic!("APOLLO_TEST_BIN={}: {e}", Path::new(&bin).display())),
+        None => assert_cmd::cargo::cargo_bin("apollo"),
+    }
+}
+
 /// `apollo` with no hub settings leaking in from the machine running the tests.
 pub fn apollo() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("apollo").unwrap();
+    let mut cmd = assert_cmd::Command::new(binary());
     for var in [
         "HF_HOME",
         "HF_HUB_CACHE",
@@ -107,7 +119,7 @@ pub fn bad_video(dir: &Path) -> PathBuf {
 /// Runs `apollo <args>` with its stdout closed before it writes anything, as `| head -0`
 /// leaves it: returns the exit code and stderr.
 pub fn with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("apollo"));
+    let mut cmd = Command::new(binary());
     for (k, v) in env {
         cmd.env(k, v);
     }

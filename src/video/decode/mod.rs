@@ -6,13 +6,19 @@
 //! presentation order, i.e. the n-th frame a sequential decode yields. To fetch a set of
 //! frames the decoder seeks to the keyframe before each needed region, drops packets before
 //! it without decoding them, and decodes forward, converting only the frames that are kept.
+//!
+//! Packets an edit list hides (flagged discard: a clip cut with `-c copy` starts at the
+//! keyframe before the cut) are decoded, as they hold the reference pictures, but are not
+//! frames: ffmpeg's decoder drops their pictures, and they have no index.
 
+mod open;
 mod rgb;
 mod run;
 
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
 use crate::error::{Error, Result};
+use open::open_input;
 use rgb::Scaler;
 use run::Run;
 use serde::Serialize;
@@ -24,6 +30,7 @@ use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
 /// What the reference reads of a video (decord: frame count and average frame rate).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoInfo {
+    #[serde(serialize_with = "crate::records::lossy_path")]
     pub path: PathBuf,
     /// Frame size after the container's rotation is applied.
     pub width: usize,
@@ -43,6 +50,8 @@ struct PacketInfo {
     pts: i64,
     dts: Option<i64>,
     key: bool,
+    /// Hidden by an edit list: decoded for its references, never shown.
+    discard: bool,
 }
 
 /// An open video, ready to hand out frames by presentation index.
@@ -51,9 +60,9 @@ pub struct Video {
     input: format::context::Input,
     stream: usize,
     decoder: decoder::Video,
-    /// Packets in decode order.
+    /// Packets in decode order, discarded ones included.
     packets: Vec<PacketInfo>,
-    /// Timestamp of each frame in presentation order.
+    /// Timestamp of each shown frame in presentation order.
     frame_pts: Vec<i64>,
     /// Decode-order position of a timestamp.
     order_of_pts: HashMap<i64, usize>,
@@ -85,9 +94,7 @@ impl Video {
     /// Opens `path` and indexes its video stream.
     pub fn open(path: &Path) -> Result<Self> {
         ffmpeg_init();
-        check_file(path)?;
-        let input = format::input(path)
-            .map_err(|e| Error::input(path, format!("not a video ffmpeg can read ({e})")))?;
+        let input = open_input(path)?;
         let stream = input
             .streams()
             .best(media::Type::Video)
@@ -183,9 +190,6 @@ impl Video {
                 continue;
             }
             read += 1;
-            if is_discarded(&packet) {
-                continue;
-            }
             self.has_pts &= packet.pts().is_some();
             // Timestamps are only keys here; frames without them get unique ones.
             let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
@@ -194,6 +198,7 @@ impl Video {
                 pts,
                 dts: packet.dts(),
                 key: packet.is_key(),
+                discard: is_discarded(&packet),
             });
         }
         let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());
@@ -205,11 +210,21 @@ impl Video {
                 ),
             ));
         }
-        let mut pts: Vec<i64> = self.packets.iter().map(|p| p.pts).collect();
-        pts.sort_unstable();
-        pts.dedup();
-        // Shared timestamps cannot be told apart either: count instead.
-        self.has_pts &= pts.len() == self.packets.len();
+        self.order_of_pts = self
+            .packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.pts, i))
+            .collect();
+        // Shared timestamps cannot be told apart: count frames instead.
+        self.has_pts &= self.order_of_pts.len() == self.packets.len();
+        self.frame_pts = self
+            .packets
+            .iter()
+            .filter(|p| !p.discard)
+            .map(|p| p.pts)
+            .collect();
+        self.frame_pts.sort_unstable();
         self.keyframes = (0..self.packets.len())
             .filter(|&i| self.packets[i].key)
             .collect();
@@ -217,13 +232,6 @@ impl Video {
             // Decoding must start somewhere: treat the first packet as an entry point.
             self.keyframes.insert(0, 0);
         }
-        self.order_of_pts = self
-            .packets
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.pts, i))
-            .collect();
-        self.frame_pts = pts;
         Ok(())
     }
 
@@ -302,30 +310,12 @@ impl Video {
         if ret < 0 {
             // Not seekable that way: start again from the top; packets before the target
             // are then skipped without decoding.
-            self.input = format::input(&self.info.path).map_err(|e| {
-                Error::input(&self.info.path, format!("cannot reopen the video ({e})"))
-            })?;
+            self.input = open_input(&self.info.path)?;
         }
         self.decoder.flush();
         self.decoder.skip_frame(Discard::Default);
         Ok(())
     }
-}
-
-/// Rejects what ffmpeg would report obscurely: a missing path, a directory, an empty file.
-fn check_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::input(path, "no such file"),
-        std::io::ErrorKind::PermissionDenied => Error::input(path, "permission denied"),
-        _ => Error::input(path, e.to_string()),
-    })?;
-    if meta.is_dir() {
-        return Err(Error::input(path, "is a directory, not a video file"));
-    }
-    if meta.len() == 0 {
-        return Err(Error::input(path, "the file is empty"));
-    }
-    Ok(())
 }
 
 /// Packets the demuxer marks as decoded but never shown (edit lists): not frames.

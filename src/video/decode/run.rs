@@ -2,7 +2,7 @@
 //! the demuxer stands ([`Video::decode_sequentially`]) or starts at a keyframe and skips what
 //! no wanted frame needs ([`Video::decode_from_keyframe`]); both are made of the same steps.
 
-use super::{is_discarded, Video};
+use super::Video;
 use crate::error::{Error, Result};
 use crate::video::frame::RgbFrame;
 use video_rs::ffmpeg::{self, frame, util::error::EAGAIN, Discard, Packet};
@@ -163,7 +163,7 @@ impl Video {
             Err(ffmpeg::Error::InvalidData) => return Ok(None),
             Err(e) => return Err(Error::input(path, format!("read error ({e})"))),
         }
-        if packet.stream() != self.stream || is_discarded(&packet) {
+        if packet.stream() != self.stream {
             return Ok(None);
         }
         // After a seek the demuxer may land before the wanted keyframe: drop the packets

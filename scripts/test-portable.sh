@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests (the real binary on real and synthetic videos) against a portable
+# build instead of this build's binary:
+#
+#   scripts/test-portable.sh [BINARY]      (default: dist/apollo, else dist/apollo-cuda)
+#
+# A CUDA binary runs here on the CPU: it links libcuda.so.1, so the link-time stub that
+# scripts/build-cuda.sh makes stands in for the driver (every call fails, and `--device auto`
+# falls back to the CPU as it does on a machine without a GPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-}
+if [ -z "$bin" ]; then
+  bin=dist/apollo
+  [ -x "$bin" ] || bin=dist/apollo-cuda
+fi
+[ -x "$bin" ] || { echo "test-portable: $bin is missing (scripts/build-portable.sh)" >&2; exit 2; }
+cuda=$PWD/.cache/cuda13/nvidia/cu13/lib
+if ldd "$bin" | grep -q 'libcuda\.so'; then
+  export LD_LIBRARY_PATH=$cuda/stubs:$cuda${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+if ldd "$bin" | grep 'not found' >&2; then
+  echo "test-portable: $bin cannot start here" >&2
+  exit 1
+fi
+APOLLO_TEST_BIN=$bin cargo test --test cli_ask --test cli_caption --test cli_inspect --test corpus \
+  --test mutants --test hub_cache --test hub_download
