@@ -26,7 +26,21 @@ version=5.1.9
 debian_version=7:5.1.9-0+deb12u1
 root=$PWD/.cache/portable
 src=$root/ffmpeg-$version
-prefix=$root/ffmpeg
+
+# What apollo reads. --disable-autodetect: no system library (xlib, vaapi, ...) is picked up
+# but zlib (PNG images, compressed mp4 and matroska headers), which is linked statically too,
+# so the archives need nothing but libc, libm and pthreads. The mp4 muxer lets `apollo bench`
+# lengthen its synthetic video by stream copy (src/bench/video.rs).
+decoders=h264,hevc,vp8,vp9,mpeg4,h263,flv,mpeg1video,mpeg2video,mjpeg,prores,gif,ffv1,png,rawvideo
+demuxers=mov,matroska,avi,mpegts,mpegps,flv,gif,image2,yuv4mpegpipe
+parsers=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,mjpeg,h263,gif,png
+configuration=(--enable-static --disable-shared --enable-pic
+  --disable-programs --disable-doc --disable-debug --disable-autodetect --disable-network
+  --disable-everything --enable-zlib --enable-decoder="$decoders" --enable-demuxer="$demuxers"
+  --enable-parser="$parsers" --enable-muxer=mp4 --enable-protocol=file
+  --enable-swscale --enable-swresample)
+# One folder per configuration: FFMPEG_DIR changes with it, so cargo relinks apollo.
+prefix=$root/ffmpeg-$(echo "$version ${configuration[*]}" | sha256sum | cut -c1-12)
 
 need_packages() {
   local missing=() p
@@ -71,26 +85,13 @@ SOURCES
 }
 
 build_ffmpeg() {
-  local decoders=h264,hevc,vp8,vp9,mpeg4,h263,flv,mpeg1video,mpeg2video,mjpeg,prores,gif,ffv1
-  local demuxers=mov,matroska,avi,mpegts,mpegps,flv,gif
-  local parsers=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,mjpeg,h263,gif
-  # --disable-autodetect: no system library (zlib, xlib, vaapi, ...) is picked up, so the
-  # static archives need nothing but libc, libm and pthreads. The mp4 muxer lets
-  # `apollo bench` lengthen its synthetic video by stream copy (src/bench/video.rs).
-  local flags=(--prefix="$prefix" --enable-static --disable-shared --enable-pic
-    --disable-programs --disable-doc --disable-debug --disable-autodetect --disable-network
-    --disable-everything --enable-decoder="$decoders" --enable-demuxer="$demuxers"
-    --enable-parser="$parsers" --enable-muxer=mp4 --enable-protocol=file
-    --enable-swscale --enable-swresample)
-  # Rebuilt when the configuration changes.
-  [ -f "$prefix/lib/libavcodec.a" ] && [ "$(cat "$prefix/configured-with" 2>/dev/null)" = "${flags[*]}" ] && return
-  need_packages nasm pkg-config
+  [ -f "$prefix/lib/libavcodec.a" ] && return
+  need_packages nasm pkg-config zlib1g-dev
   rm -rf "$root/build" "$prefix" && mkdir -p "$root/build"
-  (cd "$root/build" && "$src/configure" "${flags[@]}" >"$root/configure.log" 2>&1) ||
-    { tail -20 "$root/configure.log" >&2; exit 1; }
+  (cd "$root/build" && "$src/configure" --prefix="$prefix" "${configuration[@]}" \
+    >"$root/configure.log" 2>&1) || { tail -20 "$root/configure.log" >&2; exit 1; }
   make -C "$root/build" -j"$(nproc)" >"$root/make.log" 2>&1 || { tail -30 "$root/make.log" >&2; exit 1; }
   make -C "$root/build" install >>"$root/make.log" 2>&1
-  echo "${flags[*]}" >"$prefix/configured-with"
 }
 
 # ffmpeg-sys-next asks for each library by name (-lavcodec ...) in an order where a static
@@ -101,6 +102,7 @@ write_link_scripts() {
   for lib in avdevice avfilter avformat avcodec swresample swscale avutil; do
     group+=" $prefix/lib/lib$lib.a"
   done
+  group+=" $(dpkg -L zlib1g-dev | grep '/libz\.a$')"
   for lib in avdevice avfilter avformat avcodec swresample swscale avutil; do
     echo "GROUP ($group -lm -lpthread )" >"$prefix/lib/lib$lib.so"
   done

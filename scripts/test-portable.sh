@@ -23,5 +23,9 @@ if ldd "$bin" | grep 'not found' >&2; then
   echo "test-portable: $bin cannot start here" >&2
   exit 1
 fi
-APOLLO_TEST_BIN=$bin cargo test --test cli_ask --test cli_caption --test cli_inspect --test corpus \
-  --test mutants --test hub_cache --test hub_download
+# The tests that run the binary: every command's, the hub's, the corpus and the mutants.
+tests=()
+for f in tests/cli_*.rs tests/hub_*.rs tests/corpus.rs tests/mutants.rs; do
+  tests+=(--test "$(basename "$f" .rs)")
+done
+APOLLO_TEST_BIN=$bin cargo test "${tests[@]}"
