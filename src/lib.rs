@@ -17,10 +17,13 @@
 //! - [`bench`](mod@bench): `apollo bench`, speed and memory at real model sizes.
 //! - [`cli`]: the command line, its printer and exit statuses.
 //! - [`error`]: the one error type and the exit codes.
+//! - [`cache`]: the encoded-video cache on disk (a video's rows, reused across questions and
+//!   runs).
 //! - [`atomic_file`]: files written whole or not at all.
 //! - [`rng`]: the one seeded random generator (synthetic weights, test inputs).
 pub mod atomic_file;
 pub mod bench;
+pub mod cache;
 pub mod checkpoint;
 pub mod cli;
 pub mod device;

@@ -284,6 +284,7 @@ fn caption_stops_quietly_when_the_reader_goes_away() {
         .map(|n| common::real_video(n))
         .collect();
     let mut child = std::process::Command::new(common::binary())
+        .env("APOLLO_NO_CACHE", "1")
         .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
         .args(&videos)
         .args(&videos)

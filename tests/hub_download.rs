@@ -221,7 +221,9 @@ fn apollo(endpoint: &str, cache: &Path) -> Command {
     for var in ["HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE"] {
         cmd.env_remove(var);
     }
-    cmd.env("HF_ENDPOINT", endpoint).env("HF_HUB_CACHE", cache);
+    cmd.env("HF_ENDPOINT", endpoint)
+        .env("HF_HUB_CACHE", cache)
+        .env("APOLLO_NO_CACHE", "1");
     cmd
 }
 

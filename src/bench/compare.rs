@@ -51,11 +51,12 @@ pub fn run(cfg: &CompareConfig, mut log: impl FnMut(&str)) -> Result<CompareRepo
     // Planning, the prompt and preprocessing are the CPU's on both sides: computed once.
     let pipeline = Pipeline::new(Checkpoint::open(&cfg.checkpoint)?, Device::Cpu, DType::F32)?;
     let clip_sampling = pipeline.checkpoint().clip_sampling();
-    let mut prepared = pipeline.prepare(&cfg.video, &cfg.question, &clip_sampling)?;
+    let mut prepared = pipeline.prepare(&cfg.video, &clip_sampling)?;
+    let prompt = pipeline.question_prompt(&prepared, &cfg.question, &clip_sampling)?;
     log(&format!(
         "{} clips, {} prompt positions",
         prepared.plan.clips.len(),
-        prepared.prompt_tokens()
+        prompt.positions()
     ));
     let (mut siglip_px, mut internvideo2_px) = (Vec::new(), Vec::new());
     for_each_clip(&mut prepared.video, &prepared.plan, |_, frames| {
@@ -69,7 +70,7 @@ pub fn run(cfg: &CompareConfig, mut log: impl FnMut(&str)) -> Result<CompareRepo
     log("reference: cpu f32");
     let reference = {
         let mut model = ApolloModel::load(pipeline.checkpoint(), &Device::Cpu, DType::F32)?;
-        outputs(&mut model, pixels, &prepared.chunks, cfg.tokens, None)?
+        outputs(&mut model, pixels, &prompt.chunks, cfg.tokens, None)?
     };
     log(&format!(
         "tested: {} {}",
@@ -81,14 +82,14 @@ pub fn run(cfg: &CompareConfig, mut log: impl FnMut(&str)) -> Result<CompareRepo
         outputs(
             &mut model,
             pixels,
-            &prepared.chunks,
+            &prompt.chunks,
             cfg.tokens,
             Some(&reference.greedy_ids),
         )?
     };
     report(
         cfg,
-        prepared.prompt_tokens(),
+        prompt.positions(),
         prepared.plan.clips.len(),
         reference,
         tested,

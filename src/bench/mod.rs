@@ -141,12 +141,11 @@ struct Planned {
 /// Plans the video and writes the plan for the baseline.
 fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned> {
     let start = Instant::now();
-    let prepared = pipeline.prepare(
-        &files.video,
-        &cfg.question,
-        &pipeline.checkpoint().clip_sampling(),
-    )?;
+    let sampling = pipeline.checkpoint().clip_sampling();
+    let prepared = pipeline.prepare(&files.video, &sampling)?;
+    let prompt = pipeline.question_prompt(&prepared, &cfg.question, &sampling)?;
     let prepare = start.elapsed();
+    let (prompt_tokens, video_tokens) = (prompt.positions(), prompt.video_tokens());
     let plan = BenchPlan {
         checkpoint: files.checkpoint.clone(),
         video: files.video.clone(),
@@ -157,15 +156,15 @@ fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned
             .iter()
             .map(|c| c.frame_indices.clone())
             .collect(),
-        prompt: prepared.prompt.clone(),
-        input_ids: reference_ids(&prepared.chunks),
+        input_ids: reference_ids(&prompt.chunks),
+        prompt: prompt.text,
         video_slot: VIDEO_SLOT,
     };
     let file = cfg.work_dir.join("plan.json");
     crate::atomic_file::write_atomically(&file, format!("{}\n", to_json(&plan)?).as_bytes())?;
     Ok(Planned {
-        prompt_tokens: prepared.prompt_tokens(),
-        video_tokens: prepared.video_tokens(),
+        prompt_tokens,
+        video_tokens,
         duration_s: prepared.info.duration_s,
         plan: prepared.plan,
         prepare,
@@ -175,7 +174,8 @@ fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned
 /// Greedy generation of `new_tokens` for the question, from a freshly opened video.
 fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Result<Answer> {
     let sampling = pipeline.checkpoint().clip_sampling();
-    let prepared = pipeline.prepare(video, &cfg.question, &sampling)?;
+    let prepared = pipeline.prepare(video, &sampling)?;
+    let prompt = pipeline.question_prompt(&prepared, &cfg.question, &sampling)?;
     let options = GenerateOptions {
         sampling: TokenSampling {
             temperature: 0.0,
@@ -190,7 +190,8 @@ fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Res
         eos_token_ids: Vec::new(),
         context_length: pipeline.context_length(),
     };
-    pipeline.answer(prepared, &options, &mut Silent, |_| Ok(()))
+    let mut encoded = pipeline.encode(prepared, &mut Silent)?;
+    pipeline.answer(&mut encoded, &prompt, &options, &mut Silent, |_| Ok(()))
 }
 
 /// What a run measured.

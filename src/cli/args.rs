@@ -3,6 +3,7 @@
 
 use super::bounds::{number, Low};
 use super::progress::Bars;
+use crate::cache::VideoCache;
 use crate::checkpoint::hub::{self, HubSettings, DEFAULT_MODEL};
 use crate::checkpoint::Checkpoint;
 use crate::device::{device_name, select_device, select_dtype, DTypeChoice, DeviceChoice};
@@ -11,11 +12,12 @@ use crate::generate::run::GenerateOptions;
 use crate::generate::sampler::TokenSampling;
 use crate::model::check_frames_per_clip;
 use crate::pipeline::Pipeline;
-use crate::records::answer::{RunInfo, Settings};
+use crate::records::answer::{AnswerInputs, RunInfo, Settings};
 use crate::records::identity::{self, ModelIdentity};
 use crate::video::clips::ClipSampling;
+use clap::builder::FalseyValueParser;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Clip sampling (which frames the model sees): any flag given explicitly overrides the model's
 /// own values. Tokens per clip is the model's own and not among them (see `inspect`).
@@ -94,6 +96,9 @@ pub struct ModelArgs {
     /// Weights and activations: auto is bf16 on CUDA, f32 on the CPU.
     #[arg(long, value_enum, default_value_t = DTypeChoice::Auto)]
     pub dtype: DTypeChoice,
+    /// Neither read nor write the encoded-video cache (see `apollo cache`).
+    #[arg(long, env = "APOLLO_NO_CACHE", value_parser = FalseyValueParser::new())]
+    pub no_cache: bool,
 }
 
 /// What `ask` and `caption` hold before the first video: the model opened (its weights load
@@ -125,6 +130,19 @@ impl Answering {
             pipeline,
             run,
         })
+    }
+
+    /// The inputs of each question's record about `video`, identified once, as it is before
+    /// it is read.
+    pub fn inputs(&self, video: &Path, questions: &[String]) -> Vec<AnswerInputs> {
+        let first = AnswerInputs::new(video, "", &self.settings());
+        questions
+            .iter()
+            .map(|q| AnswerInputs {
+                question: q.clone(),
+                ..first.clone()
+            })
+            .collect()
     }
 
     /// What records of this session name besides their video and question.
@@ -169,7 +187,11 @@ impl ModelArgs {
             dtype: dtype.as_str().to_string(),
         };
         tracing::debug!("checkpoint {dir:?}, on {} in {}", run.device, run.dtype);
-        let pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?;
+        let cache = match self.no_cache {
+            true => None,
+            false => Some(VideoCache::from_env()?),
+        };
+        let pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?.with_cache(cache);
         Ok((pipeline, run))
     }
 }

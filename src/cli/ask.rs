@@ -1,10 +1,12 @@
-//! `apollo ask VIDEO QUESTION`: the answer streams to stdout, or one JSON record with --json.
+//! `apollo ask VIDEO QUESTION...`: each answer streams to stdout (answers apart by a blank
+//! line), or one JSON record per question with --json. The video is decoded and encoded once
+//! (or read from the encoded-video cache) and its prefill shared by every question.
 
 use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
 use super::printer::Printer;
 use super::progress::Bars;
 use crate::error::{Error, ExitStatus, Result};
-use crate::records::answer::{AnswerInputs, AnswerRecord, VideoSummary};
+use crate::records::answer::{clip_spans, AnswerRecord};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -13,10 +15,10 @@ pub struct AskArgs {
     /// The video file.
     #[arg(value_name = "VIDEO")]
     pub video: PathBuf,
-    /// The question about it.
-    #[arg(value_name = "QUESTION")]
-    pub question: String,
-    /// Print one JSON object after generation instead of streaming the answer.
+    /// The question about it; several are answered in order, each as if asked alone.
+    #[arg(value_name = "QUESTION", required = true)]
+    pub questions: Vec<String>,
+    /// Print one JSON object per question after generation instead of streaming the answers.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -34,31 +36,47 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
     let mut bars = Bars::new(quiet);
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     // The video as it is before it is read.
-    let inputs = AnswerInputs::new(&args.video, &args.question, &session.settings());
-    let prepared = session
-        .pipeline
-        .prepare(&args.video, &args.question, &session.clips)?;
-    let summary = VideoSummary::of(&prepared);
-    // A closed stdout stops generating at once (`apollo ask ... | head -c 100`).
-    let answer = session
-        .pipeline
-        .answer(prepared, &session.options, &mut bars, |text| {
-            if args.json {
-                Ok(())
-            } else {
-                out.text(text)
-            }
-        })?;
-    if args.json {
-        out.record(&AnswerRecord::new(
-            &args.video,
-            inputs,
-            &session.settings(),
-            summary,
-            answer,
-        ))?;
-    } else {
-        out.line("")?;
+    let inputs = session.inputs(&args.video, &args.questions);
+    let prepared = session.pipeline.prepare(&args.video, &session.clips)?;
+    // Every question must fit before any heavy work.
+    let prompts = args
+        .questions
+        .iter()
+        .map(|q| {
+            session
+                .pipeline
+                .question_prompt(&prepared, q, &session.clips)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let clips = clip_spans(&prepared);
+    let mut video = session.pipeline.encode(prepared, &mut bars)?;
+    for (n, (prompt, inputs)) in prompts.iter().zip(inputs).enumerate() {
+        if n > 0 && !args.json {
+            out.line("")?;
+        }
+        // A closed stdout stops generating at once (`apollo ask ... | head -c 100`).
+        let answer =
+            session
+                .pipeline
+                .answer(&mut video, prompt, &session.options, &mut bars, |text| {
+                    if args.json {
+                        Ok(())
+                    } else {
+                        out.text(text)
+                    }
+                })?;
+        if args.json {
+            out.record(&AnswerRecord::new(
+                &args.video,
+                inputs,
+                &session.settings(),
+                clips.clone(),
+                prompt,
+                answer,
+            ))?;
+        } else {
+            out.line("")?;
+        }
     }
     Ok(ExitStatus::Success)
 }

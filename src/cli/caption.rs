@@ -1,6 +1,8 @@
-//! `apollo caption VIDEO...`: one question over many videos with one model load. One JSON
-//! record per video on stdout, in input order, flushed as each finishes; a video that fails
-//! gets an `{video, error}` record and the batch goes on.
+//! `apollo caption VIDEO...`: one question (or several) over many videos with one model load.
+//! One JSON record per video per question on stdout, in input order, flushed as each
+//! finishes; a video or question that fails gets an `{video, error}` record (`question` too
+//! when several are asked) and the batch goes on. Each video is encoded once for all its
+//! questions.
 
 use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
 use super::check_folder_flag;
@@ -8,7 +10,8 @@ use super::printer::{report, Printer};
 use super::progress::Bars;
 use crate::atomic_file::write_atomically;
 use crate::error::{Error, ExitStatus, Kind, Result};
-use crate::records::answer::{AnswerError, AnswerInputs, AnswerRecord, VideoSummary};
+use crate::pipeline::{EncodedVideo, Prompt};
+use crate::records::answer::{clip_spans, AnswerError, AnswerInputs, AnswerRecord, ClipSpan};
 use crate::records::identity;
 use crate::records::to_json;
 use clap::Args;
@@ -28,10 +31,11 @@ pub struct CaptionArgs {
     /// Also read video paths from FILE, one a line ("-" for stdin).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
-    /// The question asked of every video.
-    #[arg(long, default_value = DEFAULT_QUESTION)]
-    pub question: String,
-    /// Also write each record to DIR/<video name>.json (written whole or not at all).
+    /// The question asked of every video; given several times, each is asked in order.
+    #[arg(long = "question", value_name = "QUESTION", default_value = DEFAULT_QUESTION)]
+    pub questions: Vec<String>,
+    /// Also write each record to DIR/<video name>.json, or DIR/<video name>.<n>.json for the
+    /// n-th of several questions (written whole or not at all).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Skip videos whose record is already in --output-dir (resume a batch).
@@ -49,63 +53,147 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
     check_folder_flag("--output-dir", args.output_dir.as_deref())?;
     let videos = inputs(args)?;
     let outputs = match &args.output_dir {
-        Some(dir) => Some(output_files(dir, &videos)?),
+        Some(dir) => Some(output_files(dir, &videos, args.questions.len())?),
         None => None,
     };
     let mut bars = Bars::new(quiet);
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     let mut status = ExitStatus::Success;
+    let several = args.questions.len() > 1;
     for (n, video) in videos.iter().enumerate() {
-        let output = outputs.as_ref().map(|o| o[n].as_path());
+        let files = outputs.as_ref().map(|o| o[n].as_slice());
         // The video as it is before it is read.
-        let inputs = AnswerInputs::new(video, &args.question, &session.settings());
-        if let Some(done) = output
-            .filter(|_| args.skip_existing)
-            .and_then(|file| reusable(file, &inputs))
-        {
-            // Named as this run names it: the inputs say it is the same file.
-            out.record(&AnswerRecord {
-                video: video.clone(),
-                ..done
-            })?;
-            continue;
-        }
-        let result = match session
-            .pipeline
-            .prepare(video, &args.question, &session.clips)
-        {
-            Err(e) => Err(e),
-            Ok(prepared) => {
-                // A model that cannot load fails every video: stop the batch.
-                session.pipeline.load(&mut bars)?;
-                let summary = VideoSummary::of(&prepared);
-                session
-                    .pipeline
-                    .answer(prepared, &session.options, &mut bars, |_| Ok(()))
-                    .map(|answer| {
-                        AnswerRecord::new(video, inputs, &session.settings(), summary, answer)
-                    })
-            }
-        };
-        match result {
-            Ok(record) => {
-                if let Some(file) = output {
-                    write_atomically(file, format!("{}\n", to_json(&record)?).as_bytes())?;
-                    tracing::debug!("{video:?}: record written to {file:?}");
-                }
-                out.record(&record)?;
-            }
-            Err(e) => {
-                report(&e);
-                status = status.with_failure(e.status());
-                out.record(&AnswerError {
+        let inputs = session.inputs(video, &args.questions);
+        let done: Vec<Option<AnswerRecord>> = inputs
+            .iter()
+            .enumerate()
+            .map(|(q, inputs)| {
+                files
+                    .filter(|_| args.skip_existing)
+                    .and_then(|f| reusable(&f[q], inputs))
+            })
+            .collect();
+        // Opened and encoded once, when the first question that needs it comes.
+        let mut ready: Option<std::result::Result<Ready, Error>> = None;
+        for (q, (inputs, done)) in inputs.into_iter().zip(done).enumerate() {
+            if let Some(done) = done {
+                // Named as this run names it: the inputs say it is the same file.
+                out.record(&AnswerRecord {
                     video: video.clone(),
-                    error: e.to_string(),
+                    ..done
                 })?;
+                continue;
+            }
+            if ready.is_none() {
+                let opened = open(&mut session, video, &args.questions, &mut bars)?;
+                if let Err(e) = &opened {
+                    report(e);
+                }
+                ready = Some(opened);
+            }
+            let question = inputs.question.clone();
+            let result = match ready.as_mut().expect("set above") {
+                Err(e) => Err(e.clone()),
+                Ok(ready) => ready.answer(&mut session, q, video, inputs, &mut bars),
+            };
+            match result {
+                Ok(record) => {
+                    if let Some(file) = files.map(|f| &f[q]) {
+                        write_atomically(file, format!("{}\n", to_json(&record)?).as_bytes())?;
+                        tracing::debug!("{video:?}: record written to {file:?}");
+                    }
+                    out.record(&record)?;
+                }
+                Err(e) => {
+                    if ready.as_ref().is_some_and(|r| r.is_ok()) {
+                        report(&e);
+                    }
+                    status = status.with_failure(e.status());
+                    out.record(&AnswerError {
+                        video: video.clone(),
+                        question: several.then_some(question),
+                        error: e.to_string(),
+                    })?;
+                }
             }
         }
     }
     Ok(status)
+}
+
+/// A video opened, its questions' prompts made (each may fail on its own: too long), and its
+/// rows, unless no prompt could be made.
+struct Ready {
+    prompts: Vec<Result<Prompt>>,
+    video: Option<EncodedVideo>,
+    clips: Vec<ClipSpan>,
+}
+
+/// Opens and encodes `video` for `questions`: the inner error is the video's (its records
+/// say so and the batch goes on), the outer one a model that cannot load, which ends the
+/// batch.
+fn open(
+    session: &mut Answering,
+    video: &Path,
+    questions: &[String],
+    bars: &mut Bars,
+) -> Result<Result<Ready>> {
+    let prepared = match session.pipeline.prepare(video, &session.clips) {
+        Ok(prepared) => prepared,
+        Err(e) => return Ok(Err(e)),
+    };
+    let prompts: Vec<Result<Prompt>> = questions
+        .iter()
+        .map(|q| {
+            session
+                .pipeline
+                .question_prompt(&prepared, q, &session.clips)
+        })
+        .collect();
+    let clips = clip_spans(&prepared);
+    if prompts.iter().all(|p| p.is_err()) {
+        return Ok(Ok(Ready {
+            prompts,
+            video: None,
+            clips,
+        }));
+    }
+    session.pipeline.load(bars)?;
+    Ok(session.pipeline.encode(prepared, bars).map(|video| Ready {
+        prompts,
+        video: Some(video),
+        clips,
+    }))
+}
+
+impl Ready {
+    /// The record of question `q`.
+    fn answer(
+        &mut self,
+        session: &mut Answering,
+        q: usize,
+        video: &Path,
+        inputs: AnswerInputs,
+        bars: &mut Bars,
+    ) -> Result<AnswerRecord> {
+        let prompt = match &self.prompts[q] {
+            Ok(prompt) => prompt,
+            Err(e) => return Err(e.clone()),
+        };
+        let encoded = self.video.as_mut().expect("encoded when a prompt was made");
+        let answer =
+            session
+                .pipeline
+                .answer(encoded, prompt, &session.options, bars, |_| Ok(()))?;
+        Ok(AnswerRecord::new(
+            video,
+            inputs,
+            &session.settings(),
+            self.clips.clone(),
+            prompt,
+            answer,
+        ))
+    }
 }
 
 /// The videos named on the command line, then those of --from.
@@ -147,26 +235,38 @@ fn list_paths(list: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
         .map(|line| PathBuf::from(OsStr::from_bytes(line)))
 }
 
-/// DIR/<file stem>.json for each video. Before any work, two videos are refused that would
-/// share a file, in this batch or with a record an earlier run left for another video.
-fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// DIR/<file stem>.json for each video, or DIR/<file stem>.<n>.json for its n-th of several
+/// questions. Before any work, two videos are refused that would share a file, in this batch
+/// or with a record an earlier run left for another video.
+fn output_files(dir: &Path, videos: &[PathBuf], questions: usize) -> Result<Vec<Vec<PathBuf>>> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
     let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
     let mut files = Vec::new();
     for video in videos {
         let stem = video.file_stem().unwrap_or(video.as_os_str());
-        let file = dir.join(Path::new(stem).with_extension("json"));
-        if let Some(other) = seen.insert(file.clone(), video) {
-            if other != video.as_path() {
-                return Err(Error::usage(format!(
-                    "{other:?} and {video:?} would both be written to {file:?}; caption them in \
-                     separate runs"
-                )));
+        let names: Vec<PathBuf> = match questions {
+            1 => vec![dir.join(Path::new(stem).with_extension("json"))],
+            _ => (1..=questions)
+                .map(|n| {
+                    let mut name = stem.to_os_string();
+                    name.push(format!(".{n}.json"));
+                    dir.join(name)
+                })
+                .collect(),
+        };
+        for file in &names {
+            if let Some(other) = seen.insert(file.clone(), video) {
+                if other != video.as_path() {
+                    return Err(Error::usage(format!(
+                        "{other:?} and {video:?} would both be written to {file:?}; caption \
+                         them in separate runs"
+                    )));
+                }
             }
+            check_not_another_videos(file, video)?;
         }
-        check_not_another_videos(&file, video)?;
-        files.push(file);
+        files.push(names);
     }
     Ok(files)
 }

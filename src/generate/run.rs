@@ -1,16 +1,17 @@
-//! The decoding loop: prefill the prompt's embeddings, then one token at a time through the
-//! KV cache until an eos id, the stop string, the token limit or the end of the context.
+//! The decoding loop: prefill the prompt (in its blocks, reusing those the KV cache holds),
+//! then one token at a time through the KV cache until an eos id, the stop string, the token
+//! limit, the end of the context or an interruption (Ctrl-C in `apollo chat`).
 
 use super::logprobs::{token_logprob, TokenLogprob};
 use super::sampler::{TokenSampler, TokenSampling};
 use super::stream::TextStream;
 use crate::error::Result;
 use crate::model::finite::check_values;
-use crate::model::{ApolloModel, TokenId};
+use crate::model::{ApolloModel, BlockPrompt, TokenId};
 use crate::prompt::chat::STOP_STRING;
 use crate::prompt::tokens::PromptTokenizer;
-use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,8 @@ pub enum Finish {
     Stop,
     /// `max_new_tokens` or the end of the context.
     Length,
+    /// Stopped by the user (Ctrl-C in `apollo chat`).
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -43,22 +46,25 @@ pub struct Generation {
     pub text: String,
     pub finish: Finish,
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// Prompt positions whose keys and values came from the cache.
+    pub reused: usize,
     /// The prompt's forward pass, up to the first token's logits.
     pub prefill: Duration,
     /// Everything after the prefill.
     pub generate: Duration,
 }
 
-/// Generates from `embeds` (prompt positions, hidden), calling `on_text` with each piece of
-/// settled answer text as it comes.
+/// Generates an answer to `prompt`, calling `on_text` with each piece of settled answer text
+/// as it comes; stops after the token being made when `interrupt` is set.
 pub fn generate(
     model: &mut ApolloModel,
-    embeds: &Tensor,
+    prompt: &BlockPrompt,
     tokenizer: &PromptTokenizer,
     options: &GenerateOptions,
+    interrupt: Option<&AtomicBool>,
     mut on_text: impl FnMut(&str) -> Result<()>,
 ) -> Result<Generation> {
-    let prompt_len = embeds.dim(0)?;
+    let prompt_len = *prompt.ends.last().unwrap_or(&0);
     let mut sampler = TokenSampler::new(options.sampling, options.seed);
     let mut stream = TextStream::new(|ids: &[TokenId]| tokenizer.decode(ids), STOP_STRING);
     let mut ids = Vec::new();
@@ -70,7 +76,7 @@ pub fn generate(
     };
     let mut logprobs = options.logprobs.map(|_| Vec::new());
     let start = Instant::now();
-    let mut logits = model.forward(embeds, 0)?;
+    let (logits, reused) = model.prefill(prompt)?;
     let mut scores: Vec<f32> = logits.to_vec1()?;
     check_values(&scores, "prefill logits", model.dtype())?;
     let prefill = start.elapsed();
@@ -95,9 +101,11 @@ pub fn generate(
         if ids.len() >= options.max_new_tokens || prompt_len + ids.len() >= options.context_length {
             break Finish::Length;
         }
+        if interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
+            break Finish::Interrupted;
+        }
         let row = model.embed_tokens(&[next])?;
-        logits = model.forward(&row, prompt_len + ids.len() - 1)?;
-        scores = logits.to_vec1()?;
+        scores = model.forward(&row, prompt_len + ids.len() - 1)?.to_vec1()?;
         let stage = format!("logits after {} generated tokens", ids.len());
         check_values(&scores, &stage, model.dtype())?;
     };
@@ -110,6 +118,7 @@ pub fn generate(
         ids,
         finish,
         logprobs,
+        reused,
         prefill,
         generate: start.elapsed() - prefill,
     })

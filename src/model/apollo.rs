@@ -6,6 +6,7 @@ use super::finite;
 use super::grid;
 use super::input::{PromptChunk, TokenId};
 use super::internvideo2::{fitted_frames, InternVideo2};
+use super::prefix::{BlockPrompt, Prefix};
 use super::qwen2::Qwen2;
 use super::siglip::{frame_stride, Siglip};
 use crate::checkpoint::config::{ApolloConfig, TowerKind};
@@ -46,6 +47,8 @@ pub struct ApolloModel {
     internvideo2: InternVideo2,
     connector: Connector,
     llm: Qwen2,
+    /// What the llm's cache holds as prompt blocks.
+    prefix: Prefix,
     device: Device,
     dtype: DType,
 }
@@ -74,6 +77,7 @@ impl ApolloModel {
             internvideo2,
             connector,
             llm,
+            prefix: Prefix::default(),
             device: device.clone(),
             dtype,
         })
@@ -185,8 +189,8 @@ impl ApolloModel {
     }
 
     /// Runs `embeds` (seq, hidden) at positions offset..offset+seq and returns the logits
-    /// (vocab,) in f32 of the last position. `offset` 0 starts a new sequence (the cache is
-    /// cleared); otherwise it must equal the positions already cached.
+    /// (vocab,) in f32 of the last position. The cache must hold at least `offset` positions;
+    /// it keeps those (0 starts a new sequence) and takes the new ones.
     pub fn forward(&mut self, embeds: &Tensor, offset: usize) -> Result<Tensor> {
         let hidden = self.run_llm(embeds, offset)?;
         let last = hidden.dim(0)? - 1;
@@ -200,22 +204,51 @@ impl ApolloModel {
         Ok(self.llm.logits(&hidden)?)
     }
 
+    /// As [`forward`](Self::forward) without logits: fills the cache for positions that
+    /// more will follow.
+    pub fn extend_cache(&mut self, embeds: &Tensor, offset: usize) -> Result<()> {
+        self.run_llm(embeds, offset).map(drop)
+    }
+
+    /// Positions in the llm's cache.
+    pub fn cached(&self) -> usize {
+        self.llm.cached()
+    }
+
     fn run_llm(&mut self, embeds: &Tensor, offset: usize) -> Result<Tensor> {
-        if offset == 0 {
-            self.llm.clear_cache();
-        } else if offset != self.llm.cached() {
+        let cached = self.llm.cached();
+        if offset > cached {
             return Err(Error::runtime(
                 None,
-                format!(
-                    "forward at position {offset} but the cache holds {} positions",
-                    self.llm.cached()
-                ),
+                format!("forward at position {offset} but the cache holds {cached} positions"),
             ));
         }
         if embeds.dim(0)? == 0 {
             return Err(Error::runtime(None, "forward needs at least one position"));
         }
+        self.llm.truncate_cache(offset);
+        self.prefix.truncate(offset);
         Ok(self.llm.forward_hidden(embeds, offset)?)
+    }
+
+    /// Prefills `prompt` block by block, starting after the blocks the cache already holds of
+    /// it (see [`super::prefix`]); returns the logits (vocab,) of its last position and how
+    /// many positions were reused.
+    pub fn prefill(&mut self, prompt: &BlockPrompt) -> Result<(Tensor, usize)> {
+        let reused = self.prefix.reusable(prompt, self.cached());
+        let embeds = self.embed_prompt(prompt.chunks, &prompt.video.rows)?;
+        let (last, before) = prompt
+            .ends
+            .split_last()
+            .ok_or_else(|| Error::runtime(None, "a prompt of no blocks"))?;
+        let mut start = reused;
+        for &end in before.iter().filter(|&&end| end > reused) {
+            self.extend_cache(&embeds.narrow(0, start, end - start)?, start)?;
+            start = end;
+        }
+        let logits = self.forward(&embeds.narrow(0, start, last - start)?, start)?;
+        self.prefix.set(prompt);
+        Ok((logits, reused))
     }
 }
 
@@ -387,9 +420,20 @@ mod tests {
         let e = model.embed_prompt(&bad, &rows.narrow(0, 0, 1).unwrap());
         assert!(e.unwrap_err().to_string().contains("token id 99"));
         let e = model
-            .forward(&embeds.narrow(0, 0, 1).unwrap(), 3)
+            .forward(&embeds.narrow(0, 0, 1).unwrap(), 13)
             .unwrap_err();
         assert!(e.to_string().contains("cache holds 12 positions"), "{e}");
+        // An offset below the cached positions cuts the cache back: the positions after it
+        // are computed anew, as in a pass that never went further.
+        model
+            .extend_cache(&embeds.narrow(0, 0, 7).unwrap(), 0)
+            .unwrap();
+        let again = step(&mut model, 5, 7);
+        assert_eq!(
+            again.to_vec1::<f32>().unwrap(),
+            step(&mut model, 5, 7).to_vec1::<f32>().unwrap()
+        );
+        assert!(max_diff(&again, &full.get(11).unwrap()) < 1e-5);
     }
 
     #[test]

@@ -17,9 +17,12 @@ pub mod finite;
 pub mod grid;
 pub mod input;
 pub mod internvideo2;
+mod kv_cache;
 mod layers;
+pub mod prefix;
 pub mod qwen2;
 pub mod siglip;
 
 pub use apollo::{check_frames_per_clip, ApolloModel};
 pub use input::{PromptChunk, TokenId};
+pub use prefix::{BlockPrompt, VideoRows};

@@ -11,15 +11,12 @@
 //! `model.norm.weight`, and `lm_head.weight` unless the embeddings are tied.
 
 use super::attention::{attention, Mask};
+use super::kv_cache::KvCache;
 use super::layers::{Linear, RmsNorm};
 use crate::checkpoint::config::{Activation, Qwen2Config};
 use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::kv_cache::KvCache;
-
-/// Cache rows allocated at a time.
-const CACHE_STEP: usize = 512;
 
 pub struct Qwen2 {
     embed_tokens: Tensor,
@@ -119,12 +116,13 @@ impl Qwen2 {
 
     /// Positions already in the cache.
     pub fn cached(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.cache.current_seq_len())
+        self.layers.first().map_or(0, |l| l.cache.len())
     }
 
-    pub fn clear_cache(&mut self) {
+    /// Keeps the cache's positions `..len`; the next forward pass continues at `len`.
+    pub fn truncate_cache(&mut self, len: usize) {
         for layer in &mut self.layers {
-            layer.cache.reset();
+            layer.cache.truncate(len);
         }
     }
 
@@ -172,7 +170,7 @@ impl DecoderLayer {
             up_proj: Linear::load(&mlp, "up_proj", d, inner, false)?,
             down_proj: Linear::load(&mlp, "down_proj", inner, d, false)?,
             act: cfg.hidden_act,
-            cache: KvCache::new(2, CACHE_STEP),
+            cache: KvCache::default(),
         })
     }
 

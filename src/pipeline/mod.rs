@@ -1,45 +1,61 @@
-//! One question about one video, stage by stage: open and plan (cheap, so a bad file or an
-//! over-long prompt fails before any heavy work), then decode, preprocess and encode the clips
-//! (interleaved, so only one encoder batch of pixels is held at a time), then prefill and
-//! generate. The model is loaded once, on first use, and serves any number of videos.
+//! Questions about videos, stage by stage: open and plan (cheap, so a bad file or an
+//! over-long prompt fails before any heavy work), then the video's rows (from the
+//! encoded-video cache, or decoded, preprocessed and encoded, interleaved so that only one
+//! encoder batch of pixels is held at a time), then prefill and generate, as many times as
+//! there are questions. The model is loaded once, on first use, and serves any number of
+//! videos.
 
 pub mod batch;
+pub mod rows;
 pub mod stages;
 
+pub use rows::EncodedVideo;
 pub use stages::{millis, Observer, Silent, Stage, Timings};
 
+use crate::cache::hash::Digest;
+use crate::cache::{CacheUse, VideoCache};
 use crate::checkpoint::config::PixelSpec;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Kind, Result};
 use crate::generate::run::{generate, GenerateOptions, Generation};
 use crate::model::input::{positions, video_rows};
-use crate::model::{ApolloModel, PromptChunk};
-use crate::prompt::chat::ChatPrompt;
+use crate::model::{ApolloModel, BlockPrompt, PromptChunk, TokenId};
+use crate::prompt::blocks::block_ends;
+use crate::prompt::chat::{ChatPrompt, Exchange, ASSISTANT_HEADER};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::video_prompt;
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
-use crate::video::extract::for_each_clip;
 use crate::video::preprocess::{EncoderSpec, Preprocessor};
-use batch::ClipQueue;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-/// A video opened and planned, with its prompt tokenised: everything before the heavy work.
+/// A video opened and planned, with its video prompt: everything before the heavy work.
 pub struct Prepared {
     pub video: Video,
     pub info: VideoInfo,
     pub plan: ClipPlan,
-    /// The whole chat prompt, video placeholders included.
-    pub prompt: String,
-    /// The prompt as the model takes it: text ids and video rows.
-    pub chunks: Vec<PromptChunk>,
+    /// The clip sampling it was planned with.
+    pub sampling: ClipSampling,
+    /// The video prompt, one placeholder per video row.
+    pub video_prompt: String,
 }
 
-impl Prepared {
+/// A prompt about a prepared video: tokenised, and cut into its prefill blocks.
+pub struct Prompt {
+    /// The whole chat prompt, video placeholders included.
+    pub text: String,
+    /// The prompt as the model takes it: text ids and video rows.
+    pub chunks: Vec<PromptChunk>,
+    /// Where its prefill blocks end (see `prompt::blocks`).
+    pub ends: Vec<usize>,
+}
+
+impl Prompt {
     /// Positions of the prompt: text tokens and video rows.
-    pub fn prompt_tokens(&self) -> usize {
+    pub fn positions(&self) -> usize {
         positions(&self.chunks)
     }
 
@@ -50,16 +66,28 @@ impl Prepared {
 
 pub struct Answer {
     pub generation: Generation,
+    /// This answer's stages; the video's (decode, preprocess, encode, cache) only in the
+    /// first answer about it.
     pub timings: Timings,
+    /// Where the video's rows came from.
+    pub cache: CacheUse,
 }
 
 pub struct Pipeline {
     checkpoint: Checkpoint,
     tokenizer: PromptTokenizer,
+    /// The ids of `<|im_start|>assistant\n`, where prefill blocks end.
+    assistant_header: Vec<TokenId>,
     preprocessor: Preprocessor,
     device: Device,
     dtype: DType,
     model: Option<ApolloModel>,
+    /// The encoded-video cache; `None` with `--no-cache`.
+    cache: Option<VideoCache>,
+    /// The content hash of the encoders' files, once computed.
+    encoders_hash: Option<Digest>,
+    /// Set (by a Ctrl-C handler) to stop the answer being generated.
+    interrupt: Option<&'static AtomicBool>,
     /// Time the last load took, until an answer reports it (so only the first answer after
     /// loading counts it).
     unreported_load: Duration,
@@ -75,14 +103,29 @@ impl Pipeline {
             encoder_spec(EncoderSpec::internvideo2(), &vision.internvideo2.pixels),
         );
         Ok(Self {
+            assistant_header: tokenizer.encode(ASSISTANT_HEADER)?,
             checkpoint,
             tokenizer,
             preprocessor,
             device,
             dtype,
             model: None,
+            cache: None,
+            encoders_hash: None,
+            interrupt: None,
             unreported_load: Duration::ZERO,
         })
+    }
+
+    /// Keeps encoded videos in `cache` and reads them back from it.
+    pub fn with_cache(mut self, cache: Option<VideoCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Answers stop early once `flag` is set.
+    pub fn set_interrupt(&mut self, flag: &'static AtomicBool) {
+        self.interrupt = Some(flag);
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {
@@ -112,9 +155,8 @@ impl Pipeline {
         self.checkpoint.config.llm.max_position_embeddings
     }
 
-    /// Opens `path`, plans its clips and tokenises the prompt; fails if the prompt does not
-    /// fit the model's context.
-    pub fn prepare(&self, path: &Path, question: &str, cfg: &ClipSampling) -> Result<Prepared> {
+    /// Opens `path` and plans its clips (cheap: no frame is decoded).
+    pub fn prepare(&self, path: &Path, cfg: &ClipSampling) -> Result<Prepared> {
         let tokens_per_clip = self.checkpoint.config.connector.num_output_tokens;
         if cfg.tokens_per_clip != tokens_per_clip {
             return Err(Error::usage(format!(
@@ -132,11 +174,8 @@ impl Pipeline {
             cfg.clip_duration,
             cfg.tokens_per_clip,
         );
-        let prompt = ChatPrompt::new(&video_prompt, question);
-        let chunks = self.tokenizer.tokenize_chat(&prompt)?;
         tracing::debug!(
-            "{path:?}: {}x{}, {} fps, {} frames; {} clips of {} frames, {} frames to decode; \
-             prompt of {} positions, {} of them video rows",
+            "{path:?}: {}x{}, {} fps, {} frames; {} clips of {} frames, {} frames to decode",
             info.width,
             info.height,
             info.fps,
@@ -144,36 +183,62 @@ impl Pipeline {
             plan.clips.len(),
             cfg.frames_per_clip,
             plan.frames_to_decode().len(),
-            positions(&chunks),
-            video_rows(&chunks)
         );
-        if positions(&chunks) >= self.context_length() {
-            return Err(self.too_long(path, &video_prompt, &chunks, &plan, cfg));
-        }
         Ok(Prepared {
             video,
             info,
             plan,
-            prompt: prompt.text,
-            chunks,
+            sampling: cfg.clone(),
+            video_prompt,
         })
+    }
+
+    /// The prompt of `question` about `prepared` after the `earlier` exchanges, tokenised and
+    /// cut into blocks (whether it fits the context is the caller's to check).
+    pub fn prompt(
+        &self,
+        prepared: &Prepared,
+        earlier: &[Exchange],
+        question: &str,
+    ) -> Result<Prompt> {
+        let chat = ChatPrompt::turn(&prepared.video_prompt, earlier, question);
+        let chunks = self.tokenizer.tokenize_chat(&chat)?;
+        let ends = block_ends(&chunks, &self.assistant_header)?;
+        tracing::debug!(
+            "{:?}: prompt of {} positions, {} of them video rows, in blocks ending at {ends:?}",
+            prepared.info.path,
+            positions(&chunks),
+            video_rows(&chunks)
+        );
+        Ok(Prompt {
+            text: chat.text,
+            chunks,
+            ends,
+        })
+    }
+
+    /// The prompt of one question about `prepared`, which must fit the model's context.
+    pub fn question_prompt(
+        &self,
+        prepared: &Prepared,
+        question: &str,
+        cfg: &ClipSampling,
+    ) -> Result<Prompt> {
+        let prompt = self.prompt(prepared, &[], question)?;
+        if prompt.positions() >= self.context_length() {
+            return Err(self.too_long(prepared, &prompt, cfg));
+        }
+        Ok(prompt)
     }
 
     /// Why a prompt does not fit the context, and what to change: the question when the
     /// video's prompt alone would fit, else the clip budget.
-    fn too_long(
-        &self,
-        path: &Path,
-        video_prompt: &str,
-        chunks: &[PromptChunk],
-        plan: &ClipPlan,
-        cfg: &ClipSampling,
-    ) -> Error {
-        let (needed, context) = (positions(chunks), self.context_length());
+    fn too_long(&self, prepared: &Prepared, prompt: &Prompt, cfg: &ClipSampling) -> Error {
+        let path = &prepared.info.path;
+        let (needed, context) = (prompt.positions(), self.context_length());
         let without_question = self
-            .tokenizer
-            .tokenize_chat(&ChatPrompt::new(video_prompt, ""))
-            .map_or(needed, |c| positions(&c));
+            .prompt(prepared, &[], "")
+            .map_or(needed, |p| p.positions());
         if without_question < context {
             return Error::new(
                 Kind::Usage,
@@ -192,8 +257,8 @@ impl Pipeline {
             format!(
                 "the prompt needs {needed} tokens ({} video tokens for {} clips) but the model's \
                  context holds {context}; lower --clip-sampling-ratio (now {})",
-                video_rows(chunks),
-                plan.clips.len(),
+                prompt.video_tokens(),
+                prepared.plan.clips.len(),
                 cfg.clip_sampling_ratio
             ),
         )
@@ -218,33 +283,42 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Answers the prepared question, calling `on_text` with the answer as it streams.
+    /// Answers `prompt` about `video`, calling `on_text` with the answer as it streams. The
+    /// first answer about a video reports what getting its rows took.
     pub fn answer(
         &mut self,
-        mut prepared: Prepared,
+        video: &mut EncodedVideo,
+        prompt: &Prompt,
         options: &GenerateOptions,
         observer: &mut dyn Observer,
         mut on_text: impl FnMut(&str) -> Result<()>,
     ) -> Result<Answer> {
-        let path = prepared.info.path.clone();
+        let path = video.path.clone();
         self.load(observer)?;
-        let (rows, mut timings) = self
-            .encode_video(&mut prepared, observer)
-            .map_err(|e| e.or_path(&path))?;
+        let mut timings = std::mem::take(&mut video.unreported);
         timings.load = std::mem::take(&mut self.unreported_load);
         let model = self.model.as_mut().expect("loaded above");
-        let embeds = model
-            .embed_prompt(&prepared.chunks, &rows)
-            .map_err(|e| e.or_path(&path))?;
+        let blocks = BlockPrompt {
+            chunks: &prompt.chunks,
+            ends: &prompt.ends,
+            video: &video.rows,
+        };
         observer.begin(Stage::Prefill, 0);
         let mut prefilled = false;
-        let generation = generate(model, &embeds, &self.tokenizer, options, |text| {
-            if !prefilled {
-                observer.end(Stage::Prefill);
-                prefilled = true;
-            }
-            on_text(text)
-        });
+        let generation = generate(
+            model,
+            &blocks,
+            &self.tokenizer,
+            options,
+            self.interrupt,
+            |text| {
+                if !prefilled {
+                    observer.end(Stage::Prefill);
+                    prefilled = true;
+                }
+                on_text(text)
+            },
+        );
         if !prefilled {
             observer.end(Stage::Prefill);
         }
@@ -252,75 +326,18 @@ impl Pipeline {
         timings.prefill = generation.prefill;
         timings.generate = generation.generate;
         tracing::debug!(
-            "{path:?}: decode {} ms, preprocess {} ms, encode {} ms, prefill {} ms, {} tokens \
-             in {} ms",
-            millis(timings.decode),
-            millis(timings.preprocess),
-            millis(timings.encode),
+            "{path:?}: prefill {} ms ({} positions, {} reused), {} tokens in {} ms",
             millis(timings.prefill),
+            prompt.positions(),
+            generation.reused,
             generation.ids.len(),
             millis(timings.generate)
         );
         Ok(Answer {
             generation,
             timings,
+            cache: video.cache,
         })
-    }
-
-    /// Every clip's video rows (clips * tokens_per_clip, hidden), encoding a batch as soon as
-    /// its clips are preprocessed.
-    fn encode_video(
-        &self,
-        prepared: &mut Prepared,
-        observer: &mut dyn Observer,
-    ) -> Result<(Tensor, Timings)> {
-        let model = self.model.as_ref().expect("loaded before encoding");
-        let clips = prepared.plan.clips.len() as u64;
-        let mut timings = Timings::default();
-        let mut queue = ClipQueue::default();
-        let mut rows = Vec::new();
-        // A batch encoded since `start`: its time, its rows, its clips' progress.
-        let mut record = |done: Option<batch::Encoded>,
-                          start: Instant,
-                          observer: &mut dyn Observer,
-                          timings: &mut Timings|
-         -> Result<()> {
-            if let Some(done) = done {
-                self.device.synchronize()?;
-                timings.encode += start.elapsed();
-                tracing::debug!(
-                    "encoded a batch of {} clips in {} ms",
-                    done.clips,
-                    millis(start.elapsed())
-                );
-                rows.push(done.rows);
-                for _ in 0..done.clips {
-                    observer.advance(Stage::Encode);
-                }
-            }
-            Ok(())
-        };
-        observer.begin(Stage::Decode, clips);
-        observer.begin(Stage::Encode, clips);
-        let start = Instant::now();
-        let mut busy = Duration::ZERO;
-        let result = for_each_clip(&mut prepared.video, &prepared.plan, |_, frames| {
-            let t = Instant::now();
-            let clip = self.preprocessor.preprocess_clip(frames);
-            timings.preprocess += t.elapsed();
-            observer.advance(Stage::Decode);
-            let encoding = Instant::now();
-            record(queue.push(model, clip)?, encoding, observer, &mut timings)?;
-            busy += t.elapsed();
-            Ok(())
-        });
-        observer.end(Stage::Decode);
-        result?;
-        timings.decode = start.elapsed() - busy;
-        let encoding = Instant::now();
-        record(queue.flush(model)?, encoding, observer, &mut timings)?;
-        observer.end(Stage::Encode);
-        Ok((Tensor::cat(&rows, 0)?, timings))
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Timings {
     pub decode: Duration,
     pub preprocess: Duration,
     pub encode: Duration,
+    /// Hashing the video (once per file and change), and reading or writing its cache entry.
+    pub cache: Duration,
     pub prefill: Duration,
     pub generate: Duration,
 }

@@ -1,4 +1,6 @@
-//! Text the language model reads: the video prompt, the chat template, and their tokens.
+//! Text the language model reads: the video prompt, the chat template, their tokens, and the
+//! blocks a prompt is prefilled in.
+pub mod blocks;
 pub mod byte_level;
 pub mod chat;
 pub mod pyfmt;

@@ -72,26 +72,32 @@ impl PromptTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
-    /// A chat prompt as [`tokenize`](Self::tokenize) reads it, except that the question is
-    /// plain text: a control token's text written in it (`<|im_end|>`, `<|video_token|>`) is
-    /// tokenised as the characters it is, not as the control token or a video slot (which the
-    /// reference would splice in). A question without such text gets the reference's ids.
+    /// A chat prompt as [`tokenize`](Self::tokenize) reads it, except that the questions and
+    /// earlier answers are plain text: a control token's text written in them (`<|im_end|>`,
+    /// `<|video_token|>`) is tokenised as the characters it is, not as the control token or
+    /// a video slot (which the reference would splice in). A prompt whose questions and
+    /// answers hold no such text gets the reference's ids.
     pub fn tokenize_chat(&self, prompt: &ChatPrompt) -> Result<Vec<PromptChunk>> {
-        let question = prompt.question();
-        let Some(control) = self.control_text(question) else {
-            return self.tokenize(&prompt.text);
-        };
-        let mut chunks = self.tokenize(&prompt.text[..prompt.question.start])?;
-        chunks.push(PromptChunk::Text(self.encode_plain(question, control)?));
-        chunks.extend(self.tokenize(&prompt.text[prompt.question.end..])?);
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for range in &prompt.plain {
+            let text = &prompt.text[range.clone()];
+            let Some(control) = self.control_text(text) else {
+                continue;
+            };
+            chunks.extend(self.tokenize(&prompt.text[last..range.start])?);
+            chunks.push(PromptChunk::Text(self.encode_plain(text, control)?));
+            last = range.end;
+        }
+        chunks.extend(self.tokenize(&prompt.text[last..])?);
         Ok(merged(chunks))
     }
 
     /// The first text in `text` that the prompt's tokenisation would read as a control token:
     /// the video placeholder or an added token of the vocabulary. In the chat template no such
-    /// token can begin before the question or end after it (they are all `<|...|>` forms, and
-    /// the question sits between a blank line and `<|im_end|>`), so a search of the question
-    /// alone finds every one.
+    /// token can begin before a question or answer or end after it (they are all `<|...|>`
+    /// forms, and each message sits between its role's "\n" and `<|im_end|>`), so a search
+    /// of the message alone finds every one.
     fn control_text<'a>(&self, text: &'a str) -> Option<&'a str> {
         let added = self.tokenizer.get_added_tokens_decoder();
         std::iter::once(VIDEO_TOKEN)

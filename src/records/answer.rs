@@ -2,9 +2,11 @@
 //! that failed.
 
 use super::identity::{ModelIdentity, VideoIdentity};
+use crate::cache::CacheUse;
 use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
-use crate::pipeline::{millis, Answer, Prepared, Timings};
+use crate::pipeline::{millis, Answer, Prepared, Prompt, Timings};
+use crate::prompt::chat::Exchange;
 use crate::video::clips::ClipSampling;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -17,10 +19,17 @@ pub struct AnswerRecord {
     pub video: PathBuf,
     pub question: String,
     pub answer: String,
+    /// The conversation's turn (`apollo chat`), from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<usize>,
     /// The repo id, or the directory given.
     pub model: String,
     pub clips: Vec<ClipSpan>,
     pub tokens: TokenCounts,
+    /// Where the video's rows came from: the encoded-video cache (hit), computed and cached
+    /// (miss), computed without the cache (off).
+    #[serde(default = "cache_off")]
+    pub cache: CacheUse,
     pub timings_ms: TimingsMs,
     /// Decode speed; null for a one-token answer.
     pub tokens_per_s: Option<f64>,
@@ -42,6 +51,10 @@ pub struct AnswerInputs {
     /// Null when the video is not a regular file: such a record is never reused.
     pub video: Option<VideoIdentity>,
     pub question: String,
+    /// The conversation before this question (`apollo chat`): each earlier question and the
+    /// answer put back in the prompt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Exchange>,
     pub model: ModelIdentity,
     pub device: String,
     pub dtype: String,
@@ -76,12 +89,17 @@ pub struct Settings<'a> {
     pub seed_asked: Option<u64>,
 }
 
+fn cache_off() -> CacheUse {
+    CacheUse::Off
+}
+
 impl AnswerInputs {
     pub fn new(video: &Path, question: &str, settings: &Settings) -> Self {
         let c = settings.clips;
         Self {
             video: VideoIdentity::of(video),
             question: question.to_string(),
+            history: Vec::new(),
             model: settings.run.identity.clone(),
             device: settings.run.device.clone(),
             dtype: settings.run.dtype.clone(),
@@ -113,6 +131,9 @@ pub struct TokenCounts {
     /// Prompt positions: text tokens and video rows.
     pub prompt: usize,
     pub video: usize,
+    /// Prompt positions whose keys and values were computed for an earlier question or turn.
+    #[serde(default)]
+    pub reused: usize,
     /// Generated tokens, a final eos counted.
     pub generated: usize,
 }
@@ -131,6 +152,9 @@ pub struct StagesMs {
     pub decode: f64,
     pub preprocess: f64,
     pub encode: f64,
+    /// Hashing the video and reading or writing its cache entry.
+    #[serde(default)]
+    pub cache: f64,
     pub prefill: f64,
     pub generate: f64,
 }
@@ -141,6 +165,7 @@ impl StagesMs {
             decode: millis(t.decode),
             preprocess: millis(t.preprocess),
             encode: millis(t.encode),
+            cache: millis(t.cache),
             prefill: millis(t.prefill),
             generate: millis(t.generate),
         }
@@ -169,29 +194,17 @@ impl SamplingRecord {
     }
 }
 
-/// What the record needs of a prepared video; taken before answering consumes it.
-pub struct VideoSummary {
-    pub clips: Vec<ClipSpan>,
-    pub prompt_tokens: usize,
-    pub video_tokens: usize,
-}
-
-impl VideoSummary {
-    pub fn of(prepared: &Prepared) -> Self {
-        Self {
-            clips: prepared
-                .plan
-                .clips
-                .iter()
-                .map(|c| ClipSpan {
-                    start_s: c.start_s,
-                    end_s: c.end_s,
-                })
-                .collect(),
-            prompt_tokens: prepared.prompt_tokens(),
-            video_tokens: prepared.video_tokens(),
-        }
-    }
+/// The clips of a prepared video as records show them; taken before encoding consumes it.
+pub fn clip_spans(prepared: &Prepared) -> Vec<ClipSpan> {
+    prepared
+        .plan
+        .clips
+        .iter()
+        .map(|c| ClipSpan {
+            start_s: c.start_s,
+            end_s: c.end_s,
+        })
+        .collect()
 }
 
 /// The model, device and precision a record names.
@@ -203,12 +216,14 @@ pub struct RunInfo {
 }
 
 impl AnswerRecord {
-    /// The record of `answer` to the question of `inputs`, about `video` as it was named.
+    /// The record of `answer` to `prompt`, the question of `inputs`, about `video` as it was
+    /// named, whose clips are `clips`.
     pub fn new(
         video: &Path,
         inputs: AnswerInputs,
         settings: &Settings,
-        summary: VideoSummary,
+        clips: Vec<ClipSpan>,
+        prompt: &Prompt,
         answer: Answer,
     ) -> Self {
         let g = answer.generation;
@@ -221,13 +236,16 @@ impl AnswerRecord {
             video: video.to_path_buf(),
             question: inputs.question.clone(),
             answer: g.text,
+            turn: None,
             model: settings.run.model.clone(),
-            clips: summary.clips,
+            clips,
             tokens: TokenCounts {
-                prompt: summary.prompt_tokens,
-                video: summary.video_tokens,
+                prompt: prompt.positions(),
+                video: prompt.video_tokens(),
+                reused: g.reused,
                 generated: g.ids.len(),
             },
+            cache: answer.cache,
             timings_ms: TimingsMs {
                 load: millis(t.load),
                 stages: StagesMs::of(&t),
@@ -244,10 +262,12 @@ impl AnswerRecord {
     }
 }
 
-/// The record of a video that failed.
+/// The record of a video that failed (of one of its questions, when several are asked).
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerError {
     #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
     pub error: String,
 }

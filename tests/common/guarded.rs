@@ -34,6 +34,7 @@ pub fn run_apollo<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Outcome {
         .current_dir(dir)
         // Never the network, whatever the machine running the tests has set.
         .env("HF_HUB_OFFLINE", "1")
+        .env("APOLLO_NO_CACHE", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

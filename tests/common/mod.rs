@@ -77,9 +77,11 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// `apollo` with no hub settings leaking in from the machine running the tests.
+/// `apollo` with no hub or cache settings leaking in from the machine running the tests, and
+/// the encoded-video cache off (tests of the cache turn it on in a folder of their own).
 pub fn apollo() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(binary());
+    cmd.env("APOLLO_NO_CACHE", "1");
     for var in [
         "HF_HOME",
         "HF_HUB_CACHE",
@@ -120,6 +122,7 @@ pub fn bad_video(dir: &Path) -> PathBuf {
 /// leaves it: returns the exit code and stderr.
 pub fn with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = Command::new(binary());
+    cmd.env("APOLLO_NO_CACHE", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
