@@ -174,7 +174,7 @@ fn plan(pipeline: &Pipeline, cfg: &BenchConfig, files: &Files) -> Result<Planned
 /// Greedy generation of `new_tokens` for the question, from a freshly opened video.
 fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Result<Answer> {
     let sampling = pipeline.checkpoint().clip_sampling();
-    let prepared = pipeline.prepare(video, &sampling)?;
+    let mut prepared = pipeline.prepare(video, &sampling)?;
     let prompt = pipeline.question_prompt(&prepared, &cfg.question, &sampling)?;
     let options = GenerateOptions {
         sampling: TokenSampling {
@@ -190,7 +190,7 @@ fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Res
         eos_token_ids: Vec::new(),
         context_length: pipeline.context_length(),
     };
-    let mut encoded = pipeline.encode(prepared, &mut Silent)?;
+    let mut encoded = pipeline.encode(&mut prepared, &mut Silent)?;
     pipeline.answer(&mut encoded, &prompt, &options, &mut Silent, |_| Ok(()))
 }
 

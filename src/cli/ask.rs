@@ -37,7 +37,7 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     // The video as it is before it is read.
     let inputs = session.inputs(&args.video, &args.questions);
-    let prepared = session.pipeline.prepare(&args.video, &session.clips)?;
+    let mut prepared = session.pipeline.prepare(&args.video, &session.clips)?;
     // Every question must fit before any heavy work.
     let prompts = args
         .questions
@@ -49,7 +49,7 @@ pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus>
         })
         .collect::<Result<Vec<_>>>()?;
     let clips = clip_spans(&prepared);
-    let mut video = session.pipeline.encode(prepared, &mut bars)?;
+    let mut video = session.pipeline.encode(&mut prepared, &mut bars)?;
     for (n, (prompt, inputs)) in prompts.iter().zip(inputs).enumerate() {
         if n > 0 && !args.json {
             out.line("")?;

@@ -138,7 +138,7 @@ fn open(
     questions: &[String],
     bars: &mut Bars,
 ) -> Result<Result<Ready>> {
-    let prepared = match session.pipeline.prepare(video, &session.clips) {
+    let mut prepared = match session.pipeline.prepare(video, &session.clips) {
         Ok(prepared) => prepared,
         Err(e) => return Ok(Err(e)),
     };
@@ -159,11 +159,14 @@ fn open(
         }));
     }
     session.pipeline.load(bars)?;
-    Ok(session.pipeline.encode(prepared, bars).map(|video| Ready {
-        prompts,
-        video: Some(video),
-        clips,
-    }))
+    Ok(session
+        .pipeline
+        .encode(&mut prepared, bars)
+        .map(|video| Ready {
+            prompts,
+            video: Some(video),
+            clips,
+        }))
 }
 
 impl Ready {

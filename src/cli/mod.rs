@@ -5,7 +5,9 @@ pub mod args;
 pub mod ask;
 pub mod bench;
 pub mod bounds;
+pub mod cache;
 pub mod caption;
+pub mod chat;
 pub mod completions;
 pub mod download;
 pub mod inspect;
@@ -53,6 +55,10 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Ask one question (by default, for a detailed description) of many videos: JSON Lines.
     Caption(caption::CaptionArgs),
+    /// Talk about a video: questions and follow-ups, the video encoded once.
+    Chat(chat::ChatArgs),
+    /// Show or clear the encoded-video cache.
+    Cache(cache::CacheArgs),
     /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
     Inspect(inspect::InspectArgs),
     /// Fetch a checkpoint into the Hugging Face cache and print where it is.
@@ -85,6 +91,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Ask(args) => ask::run(&args, cli.quiet, out),
         Command::Caption(args) => caption::run(&args, cli.quiet, out),
+        Command::Chat(args) => chat::run(&args, cli.quiet, out),
+        Command::Cache(args) => cache::run(&args, out),
         Command::Download(args) => download::run(&args, cli.quiet, out),
         Command::Bench(args) => bench::run(&args, cli.quiet, out),
         Command::Inspect(args) => inspect::run(&args, out),

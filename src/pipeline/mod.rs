@@ -30,6 +30,7 @@ use crate::video::preprocess::{EncoderSpec, Preprocessor};
 use candle_core::{DType, Device};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A video opened and planned, with its video prompt: everything before the heavy work.
@@ -87,7 +88,7 @@ pub struct Pipeline {
     /// The content hash of the encoders' files, once computed.
     encoders_hash: Option<Digest>,
     /// Set (by a Ctrl-C handler) to stop the answer being generated.
-    interrupt: Option<&'static AtomicBool>,
+    interrupt: Option<Arc<AtomicBool>>,
     /// Time the last load took, until an answer reports it (so only the first answer after
     /// loading counts it).
     unreported_load: Duration,
@@ -124,7 +125,7 @@ impl Pipeline {
     }
 
     /// Answers stop early once `flag` is set.
-    pub fn set_interrupt(&mut self, flag: &'static AtomicBool) {
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
         self.interrupt = Some(flag);
     }
 
@@ -310,7 +311,7 @@ impl Pipeline {
             &blocks,
             &self.tokenizer,
             options,
-            self.interrupt,
+            self.interrupt.as_deref(),
             |text| {
                 if !prefilled {
                     observer.end(Stage::Prefill);

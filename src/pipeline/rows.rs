@@ -28,13 +28,13 @@ impl Pipeline {
     /// The rows of `prepared`, from the cache or computed (and then cached).
     pub fn encode(
         &mut self,
-        mut prepared: Prepared,
+        prepared: &mut Prepared,
         observer: &mut dyn Observer,
     ) -> Result<EncodedVideo> {
         let path = prepared.info.path.clone();
         self.load(observer)?;
         let start = Instant::now();
-        let key = self.cache_key(&prepared);
+        let key = self.cache_key(prepared);
         let expected = |key| Expected {
             key,
             dtype: self.dtype,
@@ -48,7 +48,7 @@ impl Pipeline {
             unreported: timings,
         };
         let (Some(cache), Some(key)) = (&self.cache, key) else {
-            let (rows, timings) = self.encode_video(&mut prepared, observer)?;
+            let (rows, timings) = self.encode_video(prepared, observer)?;
             return Ok(done(rows, CacheUse::Off, timings));
         };
         if let Some(rows) = cache.load(&expected(&key), &self.device) {
@@ -60,7 +60,7 @@ impl Pipeline {
             return Ok(done(rows, CacheUse::Hit, timings));
         }
         let lookup = start.elapsed();
-        let (rows, mut timings) = self.encode_video(&mut prepared, observer)?;
+        let (rows, mut timings) = self.encode_video(prepared, observer)?;
         let store = Instant::now();
         if let Some(cache) = &self.cache {
             cache.store(&key, &rows);
