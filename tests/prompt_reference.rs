@@ -48,3 +48,37 @@ fn prompt_and_ids_equal_the_reference_run() {
     let want: Vec<i64> = serde_json::from_value(reference["input_ids"].clone()).unwrap();
     assert_eq!(ids, want);
 }
+
+/// Conversations of two and three turns (tests/fixtures/tokenizer/conversations.json, made by
+/// tests/reference/make_conversation_fixtures.py with the reference's conversation template and
+/// transformers' tokenizer): the prompt text and every id are the reference's, and the prompt is
+/// cut into one block for the video and one per turn.
+#[test]
+fn conversation_prompts_and_ids_equal_the_reference_template() {
+    use apollo::prompt::blocks::block_ends;
+    use apollo::prompt::chat::{ChatPrompt, Exchange, ASSISTANT_HEADER};
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("conversations.json")).unwrap(),
+    )
+    .unwrap();
+    let tokenizer = PromptTokenizer::from_file(&fixtures.join("tokenizer.json")).unwrap();
+    let header = tokenizer.encode(ASSISTANT_HEADER).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let earlier: Vec<Exchange> = serde_json::from_value(case["exchanges"].clone()).unwrap();
+        let prompt = ChatPrompt::turn(
+            case["video_prompt"].as_str().unwrap(),
+            &earlier,
+            case["question"].as_str().unwrap(),
+        );
+        assert_eq!(prompt.text, case["prompt"].as_str().unwrap());
+        let chunks = tokenizer.tokenize_chat(&prompt).unwrap();
+        let want: Vec<i64> = serde_json::from_value(case["ids"].clone()).unwrap();
+        assert_eq!(reference_ids(&chunks), want, "{:?}", prompt.text);
+        let ends = block_ends(&chunks, &header).unwrap();
+        assert_eq!(ends.len(), earlier.len() + 2, "{ends:?}");
+        assert_eq!(*ends.last().unwrap(), want.len());
+    }
+}
