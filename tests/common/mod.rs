@@ -94,6 +94,15 @@ pub fn apollo() -> assert_cmd::Command {
     cmd
 }
 
+/// `apollo` as [`apollo`] makes it, with the encoded-video cache on in `dir`.
+pub fn apollo_cached(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = apollo();
+    cmd.env_remove("APOLLO_NO_CACHE")
+        .env_remove("APOLLO_CACHE_MAX")
+        .env("APOLLO_CACHE_DIR", dir);
+    cmd
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
