@@ -470,3 +470,48 @@ fn ask_stops_quietly_when_nobody_reads() {
         assert_eq!((code, stderr.as_str()), (Some(0), ""), "json: {json}");
     }
 }
+
+/// Several questions in one run: the video is encoded once, the prefill of its block shared,
+/// and each answer is the one asking alone gives, to the last bit of every log-probability.
+#[test]
+fn several_questions_answer_as_separate_runs_do() {
+    let video = common::real_video("carphone_pristine.mp4");
+    let questions = ["Who is in the car?", "What is outside?", "Who is in the car?"];
+    let args = ["--temperature", "0", "--max-new-tokens", "8", "--logprobs", "3"];
+    let r = run(apollo()
+        .args(["ask", "--json", "--model-dir", &tiny()])
+        .arg(&video)
+        .args(questions)
+        .args(args));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 3);
+    for (record, question) in records.iter().zip(questions) {
+        let alone = ask_json(&video, question, &args);
+        assert_eq!(record["question"], question);
+        assert_eq!(record["answer"], alone["answer"], "{question}");
+        assert_eq!(record["logprobs"], alone["logprobs"], "{question}");
+        assert_eq!(record["inputs"], alone["inputs"], "{question}");
+        assert_eq!(record["tokens"]["prompt"], alone["tokens"]["prompt"]);
+        assert_eq!(alone["tokens"]["reused"], 0);
+    }
+    // The first pays for the video; the others reuse its block of the prompt.
+    let video_block = records[1]["tokens"]["reused"].as_u64().unwrap();
+    assert!(video_block > records[0]["tokens"]["video"].as_u64().unwrap());
+    assert_eq!(records[2]["tokens"]["reused"], video_block);
+    assert!(records[0]["timings_ms"]["decode"].as_f64().unwrap() > 0.0);
+    for r in &records[1..] {
+        assert_eq!(r["timings_ms"]["decode"], 0.0);
+        assert_eq!(r["timings_ms"]["encode"], 0.0);
+    }
+
+    // As text: the answers in order, a blank line apart.
+    let text = run(apollo()
+        .args(["ask", "--model-dir", &tiny()])
+        .arg(&video)
+        .args(questions)
+        .args(&args[..4]));
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let answers: Vec<&str> = records.iter().map(|r| r["answer"].as_str().unwrap()).collect();
+    assert_eq!(text.stdout, format!("{}\n", answers.join("\n\n")));
+}

@@ -303,3 +303,63 @@ fn caption_stops_quietly_when_the_reader_goes_away() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// `--question` given several times: one record per video per question, in order, each video
+/// encoded once; `--output-dir` keeps `<stem>.<n>.json` per question and `--skip-existing`
+/// redoes only the missing ones; a failing video fails each of its questions, and a question
+/// too long for the context fails alone.
+#[test]
+fn several_questions_give_a_record_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let bad = bad_video(dir.path());
+    let good = common::real_video("bikes.mp4");
+    let long = "Why? ".repeat(400);
+    let caption = |extra: &[&str]| {
+        let r = run(apollo()
+            .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "3"])
+            .args(["--temperature", "0", "--question", "What moves?", "--question"])
+            .arg(&long)
+            .args(["--question", "Who rides?", "--output-dir"])
+            .arg(&out)
+            .args(extra)
+            .arg(&good)
+            .arg(&bad));
+        let records: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (r, records)
+    };
+    let (r, records) = caption(&[]);
+    assert_eq!(r.code, 2, "the first failure's, a usage error: {}", r.stderr);
+    assert_eq!(records.len(), 6);
+    assert_eq!(records[0]["question"], "What moves?");
+    assert!(records[1]["error"].as_str().unwrap().contains("shorten the question"));
+    assert_eq!(records[1]["question"], long.as_str());
+    assert_eq!(records[2]["question"], "Who rides?");
+    assert!(records[2]["tokens"]["reused"].as_u64().unwrap() > 0);
+    for record in &records[3..] {
+        assert_eq!(record["video"], bad.display().to_string());
+        assert!(record["error"].as_str().unwrap().starts_with(&format!("{bad:?}: ")));
+    }
+    assert_eq!(records[5]["question"], "Who rides?");
+    // The too-long question and the bad video, each once.
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+    let files = [out.join("bikes.1.json"), out.join("bikes.3.json")];
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bikes.1.json", "bikes.3.json"]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&files[1]).unwrap()).unwrap();
+    assert_eq!(saved, records[2]);
+
+    // Resume: the kept record comes back as it is, the removed one is made again.
+    let mut kept = records[0].clone();
+    kept["answer"] = "written before".into();
+    std::fs::write(&files[0], format!("{kept}\n")).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let (_, again) = caption(&["--skip-existing"]);
+    assert_eq!(again[0], kept);
+    assert_eq!(again[2]["answer"], records[2]["answer"]);
+    assert!(files[1].is_file());
+}
