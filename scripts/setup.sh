@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One-time set-up of a Debian machine for building and testing apollo: ffmpeg's development
 # libraries (video-rs 0.12 builds against Debian's ffmpeg 5.1), clang for the bindings, the
-# ffmpeg command-line tool (tests make synthetic videos with it), and the real test videos.
+# ffmpeg command-line tool (tests make synthetic videos with it), tmux (a test drives
+# `apollo chat` on a terminal through it), and the real test videos.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev
-  libavfilter-dev libswresample-dev pkg-config clang libclang-dev ffmpeg)
+  libavfilter-dev libswresample-dev pkg-config clang libclang-dev ffmpeg tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -476,15 +476,30 @@ fn ask_stops_quietly_when_nobody_reads() {
 #[test]
 fn several_questions_answer_as_separate_runs_do() {
     let video = common::real_video("carphone_pristine.mp4");
-    let questions = ["Who is in the car?", "What is outside?", "Who is in the car?"];
-    let args = ["--temperature", "0", "--max-new-tokens", "8", "--logprobs", "3"];
+    let questions = [
+        "Who is in the car?",
+        "What is outside?",
+        "Who is in the car?",
+    ];
+    let args = [
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "8",
+        "--logprobs",
+        "3",
+    ];
     let r = run(apollo()
         .args(["ask", "--json", "--model-dir", &tiny()])
         .arg(&video)
         .args(questions)
         .args(args));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let records: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 3);
     for (record, question) in records.iter().zip(questions) {
         let alone = ask_json(&video, question, &args);
@@ -512,6 +527,9 @@ fn several_questions_answer_as_separate_runs_do() {
         .args(questions)
         .args(&args[..4]));
     assert_eq!(text.code, 0, "{}", text.stderr);
-    let answers: Vec<&str> = records.iter().map(|r| r["answer"].as_str().unwrap()).collect();
+    let answers: Vec<&str> = records
+        .iter()
+        .map(|r| r["answer"].as_str().unwrap())
+        .collect();
     assert_eq!(text.stdout, format!("{}\n", answers.join("\n\n")));
 }

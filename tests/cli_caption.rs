@@ -318,27 +318,47 @@ fn several_questions_give_a_record_each() {
     let caption = |extra: &[&str]| {
         let r = run(apollo()
             .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "3"])
-            .args(["--temperature", "0", "--question", "What moves?", "--question"])
+            .args([
+                "--temperature",
+                "0",
+                "--question",
+                "What moves?",
+                "--question",
+            ])
             .arg(&long)
             .args(["--question", "Who rides?", "--output-dir"])
             .arg(&out)
             .args(extra)
             .arg(&good)
             .arg(&bad));
-        let records: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let records: Vec<Value> = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         (r, records)
     };
     let (r, records) = caption(&[]);
-    assert_eq!(r.code, 2, "the first failure's, a usage error: {}", r.stderr);
+    assert_eq!(
+        r.code, 2,
+        "the first failure's, a usage error: {}",
+        r.stderr
+    );
     assert_eq!(records.len(), 6);
     assert_eq!(records[0]["question"], "What moves?");
-    assert!(records[1]["error"].as_str().unwrap().contains("shorten the question"));
+    assert!(records[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("shorten the question"));
     assert_eq!(records[1]["question"], long.as_str());
     assert_eq!(records[2]["question"], "Who rides?");
     assert!(records[2]["tokens"]["reused"].as_u64().unwrap() > 0);
     for record in &records[3..] {
         assert_eq!(record["video"], bad.display().to_string());
-        assert!(record["error"].as_str().unwrap().starts_with(&format!("{bad:?}: ")));
+        assert!(record["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{bad:?}: ")));
     }
     assert_eq!(records[5]["question"], "Who rides?");
     // The too-long question and the bad video, each once.

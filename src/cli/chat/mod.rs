@@ -142,6 +142,8 @@ pub fn run(args: &ChatArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus
                     first: answered == 0,
                 };
                 let turn = chat.turn(&mut session, line, &mut bars, out, mode);
+                // A Ctrl-C from now on is no second one: it does not end apollo.
+                interrupt.store(false, Ordering::Relaxed);
                 match turn {
                     Ok(finish) => {
                         answered += 1;
