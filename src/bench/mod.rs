@@ -10,6 +10,7 @@
 
 pub mod compare;
 pub mod memory;
+pub mod questions;
 pub mod video;
 
 use crate::checkpoint::synthetic::{write_checkpoint, Layers, Preset};
@@ -176,7 +177,14 @@ fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Res
     let sampling = pipeline.checkpoint().clip_sampling();
     let mut prepared = pipeline.prepare(video, &sampling)?;
     let prompt = pipeline.question_prompt(&prepared, &cfg.question, &sampling)?;
-    let options = GenerateOptions {
+    let options = greedy(pipeline, cfg.new_tokens);
+    let mut encoded = pipeline.encode(&mut prepared, &mut Silent)?;
+    pipeline.answer(&mut encoded, &prompt, &options, &mut Silent, |_| Ok(()))
+}
+
+/// Greedy generation of `new_tokens` tokens whatever they are.
+fn greedy(pipeline: &Pipeline, new_tokens: usize) -> GenerateOptions {
+    GenerateOptions {
         sampling: TokenSampling {
             temperature: 0.0,
             top_p: 1.0,
@@ -184,14 +192,36 @@ fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Res
             repetition_penalty: 1.0,
         },
         seed: 0,
-        max_new_tokens: cfg.new_tokens,
+        max_new_tokens: new_tokens,
         logprobs: None,
         // Random weights: generate the full length rather than stop at a chance eos.
         eos_token_ids: Vec::new(),
         context_length: pipeline.context_length(),
-    };
-    let mut encoded = pipeline.encode(&mut prepared, &mut Silent)?;
-    pipeline.answer(&mut encoded, &prompt, &options, &mut Silent, |_| Ok(()))
+    }
+}
+
+/// The checkpoint as reports name it.
+fn bench_model(cfg: &BenchConfig, files: &Files) -> BenchModel {
+    BenchModel {
+        // A given checkpoint has its own sizes.
+        preset: cfg.model_dir.is_none().then(|| preset_name(cfg.preset)),
+        layers: match (&cfg.model_dir, cfg.layers) {
+            (Some(_), _) => None,
+            (None, Layers::Published) => Some(LayersRecord::Published("published")),
+            (None, Layers::Run(n)) => Some(LayersRecord::Run(n)),
+        },
+        checkpoint: files.checkpoint.clone(),
+    }
+}
+
+/// The video as reports describe it.
+fn bench_video(files: &Files, duration_s: f64, plan: &ClipPlan) -> BenchVideo {
+    BenchVideo {
+        path: files.video.clone(),
+        duration_s,
+        clips: plan.clips.len(),
+        frames: plan.clips.iter().map(|c| c.frame_indices.len()).sum(),
+    }
 }
 
 /// What a run measured.
@@ -204,35 +234,16 @@ struct Measured {
 }
 
 fn report(cfg: &BenchConfig, files: &Files, planned: &Planned, m: Measured) -> BenchReport {
-    let clips = planned.plan.clips.len();
-    let frames: usize = planned
-        .plan
-        .clips
-        .iter()
-        .map(|c| c.frame_indices.len())
-        .sum();
+    let video = bench_video(files, planned.duration_s, &planned.plan);
+    let (clips, frames) = (video.clips, video.frames);
     let t = m.answer.timings;
     let prompt_tokens = planned.prompt_tokens;
     let generated = m.answer.generation.ids.len();
     BenchReport {
         device: device_name(&cfg.device),
         dtype: cfg.dtype.as_str().to_string(),
-        model: BenchModel {
-            // A given checkpoint has its own sizes.
-            preset: cfg.model_dir.is_none().then(|| preset_name(cfg.preset)),
-            layers: match (&cfg.model_dir, cfg.layers) {
-                (Some(_), _) => None,
-                (None, Layers::Published) => Some(LayersRecord::Published("published")),
-                (None, Layers::Run(n)) => Some(LayersRecord::Run(n)),
-            },
-            checkpoint: files.checkpoint.clone(),
-        },
-        video: BenchVideo {
-            path: files.video.clone(),
-            duration_s: planned.duration_s,
-            clips,
-            frames,
-        },
+        model: bench_model(cfg, files),
+        video,
         load_s: m.load_s,
         decode_preprocess_frames_per_s: frames as f64 / m.decode_s,
         siglip_frames_per_s: frames as f64 / m.stages.siglip_s,

@@ -29,9 +29,15 @@ pub struct BenchArgs {
     /// agree (exit 1 when outside bf16's or f32's bounds).
     #[arg(long)]
     pub compare: bool,
+    /// Instead of the stage timings: the time to first token of questions about one video,
+    /// side by side: the first (encoded-video cache empty), one in a later run (cache hit),
+    /// a follow-up in the same process, another question in the same process (a cache of
+    /// its own in the work folder).
+    #[arg(long, conflicts_with = "compare")]
+    pub cache: bool,
     /// Only write the synthetic video into the work folder (unless it is there) and print its
     /// path: for machines whose apollo has no encoder (see scripts/build-portable.sh).
-    #[arg(long, conflicts_with_all = ["compare", "video"])]
+    #[arg(long, conflicts_with_all = ["compare", "cache", "video"])]
     pub video_only: bool,
     /// Use this checkpoint (published layout) instead of a generated one.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "layers"])]
@@ -122,6 +128,10 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
     }
     if args.compare {
         return compare(&config, log, out);
+    }
+    if args.cache {
+        out.record(&crate::bench::questions::run(&config, log)?)?;
+        return Ok(ExitStatus::Success);
     }
     out.record(&run_bench(&config, log)?)?;
     Ok(ExitStatus::Success)

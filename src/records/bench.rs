@@ -2,6 +2,7 @@
 //! benches/pytorch_baseline.py (which prints the report's keys too).
 
 use super::answer::StagesMs;
+use crate::cache::CacheUse;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -60,6 +61,31 @@ pub struct AnswerTimingsMs {
     pub prepare: f64,
     #[serde(flatten)]
     pub stages: StagesMs,
+}
+
+/// `apollo bench --cache`: questions about one video, each to its first token.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionsReport {
+    pub device: String,
+    pub dtype: String,
+    pub model: BenchModel,
+    pub video: BenchVideo,
+    pub load_s: f64,
+    pub questions: Vec<QuestionTiming>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionTiming {
+    /// Which question: the first (cache miss), a later run's (cache hit), a follow-up, another.
+    pub case: String,
+    pub cache: CacheUse,
+    pub prompt_tokens: usize,
+    /// Prompt positions whose keys and values came from an earlier question or turn.
+    pub reused_tokens: usize,
+    /// Opening and planning the video (its first question only), tokenising, the video's rows
+    /// (hashing and the cache, or decoding, preprocessing and encoding) and the prefill.
+    pub time_to_first_token_s: f64,
+    pub timings_ms: AnswerTimingsMs,
 }
 
 /// What the baseline needs to run the same work: the checkpoint, the video, each clip's frame
