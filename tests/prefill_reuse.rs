@@ -57,8 +57,11 @@ fn answer(
         .unwrap()
 }
 
-/// Ids and log-probabilities (with the top 5 alternatives) as their exact bits.
-fn bits(answer: &Answer) -> Vec<(u32, u64, Vec<(u32, u64)>)> {
+/// A token's id and log-probability as its exact bits.
+type TokenBits = (u32, u64);
+
+/// Each generated token, with its top 5 alternatives.
+fn bits(answer: &Answer) -> Vec<(TokenBits, Vec<TokenBits>)> {
     answer
         .generation
         .logprobs
@@ -67,7 +70,7 @@ fn bits(answer: &Answer) -> Vec<(u32, u64, Vec<(u32, u64)>)> {
         .iter()
         .map(|t| {
             let top = t.top_logprobs.iter().map(|a| (a.id, a.logprob.to_bits()));
-            (t.id, t.logprob.to_bits(), top.collect())
+            ((t.id, t.logprob.to_bits()), top.collect())
         })
         .collect()
 }

@@ -51,7 +51,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Answer a question about a video; the answer streams to stdout.
+    /// Answer questions about a video; the answers stream to stdout.
     Ask(ask::AskArgs),
     /// Ask one question (by default, for a detailed description) of many videos: JSON Lines.
     Caption(caption::CaptionArgs),
