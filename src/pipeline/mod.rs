@@ -21,6 +21,7 @@ use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::extract::for_each_clip;
 use crate::video::preprocess::{EncoderSpec, Preprocessor};
+use crate::video::segment;
 use batch::ClipQueue;
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
@@ -122,7 +123,7 @@ impl Pipeline {
                 cfg.tokens_per_clip
             )));
         }
-        let video = Video::open(path)?;
+        let video = segment::open(path, cfg.segment.as_ref())?;
         let info = video.info().clone();
         let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;

@@ -6,6 +6,7 @@ use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
 use crate::pipeline::{millis, Answer, Prepared, Timings};
 use crate::video::clips::ClipSampling;
+use crate::video::segment::{absolute_span, Segment};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,8 @@ pub struct ClipSamplingRecord {
     pub tokens_per_clip: usize,
     pub model_max_length: usize,
     pub clip_sampling_ratio: f64,
+    /// `--start` and `--end` as given; null: the whole video.
+    pub segment: Option<Segment>,
 }
 
 /// The token sampling, with the seed asked for (null: a random one) and the logprobs.
@@ -91,6 +94,7 @@ impl AnswerInputs {
                 tokens_per_clip: c.tokens_per_clip,
                 model_max_length: c.model_max_length,
                 clip_sampling_ratio: c.clip_sampling_ratio,
+                segment: c.segment,
             },
             generation: GenerationInputs {
                 sampling: SamplingRecord::of(settings.options),
@@ -101,11 +105,14 @@ impl AnswerInputs {
     }
 }
 
-/// A sampled clip's span in seconds.
+/// A sampled clip's span in seconds: in the video the model saw (a segment is its own video),
+/// and in the whole video.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClipSpan {
     pub start_s: f64,
     pub end_s: f64,
+    pub absolute_start_s: f64,
+    pub absolute_end_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,9 +190,14 @@ impl VideoSummary {
                 .plan
                 .clips
                 .iter()
-                .map(|c| ClipSpan {
-                    start_s: c.start_s,
-                    end_s: c.end_s,
+                .map(|c| {
+                    let (absolute_start_s, absolute_end_s) = absolute_span(&prepared.info, c);
+                    ClipSpan {
+                        start_s: c.start_s,
+                        end_s: c.end_s,
+                        absolute_start_s,
+                        absolute_end_s,
+                    }
                 })
                 .collect(),
             prompt_tokens: prepared.prompt_tokens(),

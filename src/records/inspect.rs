@@ -2,16 +2,18 @@
 
 use crate::video::clips::Clip;
 use crate::video::decode::VideoInfo;
+use crate::video::segment::absolute_span;
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectRecord {
-    /// path, width, height, fps, total_frames, duration_s, rotation, codec.
+    /// path, width, height, fps, total_frames, duration_s, rotation, codec, and segment (with
+    /// --start or --end).
     #[serde(flatten)]
     pub video: VideoInfo,
     pub effective_ratio: f64,
-    pub clips: Vec<Clip>,
+    pub clips: Vec<InspectClip>,
     pub frames_to_decode: usize,
     pub video_tokens: usize,
     /// With a checkpoint, whose tokenizer counts the text.
@@ -19,6 +21,30 @@ pub struct InspectRecord {
     pub prompt_tokens: Option<PromptTokens>,
     /// The exact prompt, video tokens expanded.
     pub video_prompt: String,
+}
+
+/// A sampled clip: its span in the video the model sees (a segment is its own video), in the
+/// whole video, and its frames (counted in the video the model sees).
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectClip {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub absolute_start_s: f64,
+    pub absolute_end_s: f64,
+    pub frame_indices: Vec<u64>,
+}
+
+impl InspectClip {
+    pub fn of(info: &VideoInfo, clip: &Clip) -> Self {
+        let (absolute_start_s, absolute_end_s) = absolute_span(info, clip);
+        Self {
+            start_s: clip.start_s,
+            end_s: clip.end_s,
+            absolute_start_s,
+            absolute_end_s,
+            frame_indices: clip.frame_indices.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
