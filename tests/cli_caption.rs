@@ -48,9 +48,15 @@ fn caption_reports_each_video_in_order_and_survives_a_bad_one() {
         .collect();
     assert!(loads[0] > 0.0);
     assert_eq!(&loads[1..], &[0.0, 0.0]);
-    // The failure is also on stderr, one line.
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r.stderr.starts_with(&format!("apollo: {bad:?}: ")));
+    // The failure is also on stderr, one line; then the summary.
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert!(lines[0].starts_with(&format!("apollo: {bad:?}: ")));
+    assert!(
+        lines[1].starts_with("apollo caption: 4 videos: 3 done, 0 skipped, 1 failed in "),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]
@@ -87,8 +93,12 @@ fn caption_output_dir_resumes_with_skip_existing() {
         assert_eq!(&saved, record);
         assert_eq!(saved["question"], "What moves?");
     }
-    // Nothing but the records is left in the folder (no temporary files).
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+    // Nothing but the records and the run's manifest is left in the folder (no temporary
+    // files).
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("_shard-0-of-1.json")).unwrap()).unwrap();
+    assert_eq!(manifest["counts"]["done"], 2);
 
     // Resume: a finished record is kept as it is; a missing one is made again.
     let mut kept = first[0].clone();
@@ -175,6 +185,8 @@ fn skip_existing_reuses_a_record_only_for_the_same_inputs() {
         &["--seed", "2"],
         &["--logprobs", "1"],
         &["--clip-sampling-ratio", "0.5"],
+        &["--start", "1"],
+        &["--end", "9"],
     ] {
         assert!(!resume.reused(extra), "{extra:?}");
         // The record now holds those inputs; the usual ones redo it again.

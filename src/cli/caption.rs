@@ -1,12 +1,16 @@
 //! `apollo caption VIDEO...`: one question over many videos with one model load. One JSON
 //! record per video on stdout, in input order, flushed as each finishes; a video that fails
-//! gets an `{video, error}` record and the batch goes on.
+//! gets an `{video, error}` record and the batch goes on. With a shard, only its videos; a
+//! summary line at the end, and with --output-dir the shard's manifest.
 
 use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
 use super::check_folder_flag;
-use super::printer::{report, Printer};
+use super::printer::{note, report, Printer};
 use super::progress::Bars;
+use super::shard::ShardArgs;
 use crate::atomic_file::write_atomically;
+use crate::batch::manifest::Tally;
+use crate::batch::shard::Shard;
 use crate::error::{Error, ExitStatus, Kind, Result};
 use crate::records::answer::{AnswerError, AnswerInputs, AnswerRecord, VideoSummary};
 use crate::records::identity;
@@ -43,18 +47,34 @@ pub struct CaptionArgs {
     pub generation: GenerationArgs,
     #[command(flatten)]
     pub sampling: ClipSamplingArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     check_folder_flag("--output-dir", args.output_dir.as_deref())?;
-    let videos = inputs(args)?;
-    let outputs = match &args.output_dir {
-        Some(dir) => Some(output_files(dir, &videos)?),
-        None => None,
+    let (shard, shard_from) = args.shard.resolve()?;
+    let listed = inputs(args)?;
+    let (videos, outputs) = match &args.output_dir {
+        Some(dir) => {
+            let (videos, files) = output_files(dir, &listed, shard)?;
+            (videos, Some(files))
+        }
+        None => (in_shard(&listed, shard), None),
     };
+    tracing::debug!("shard {shard}: {} of {} videos", videos.len(), listed.len());
+    // A manifest from an earlier run would say this one finished.
+    let manifest = args
+        .output_dir
+        .as_ref()
+        .map(|d| d.join(shard.manifest_name()));
+    if let Some(file) = &manifest {
+        remove_if_there(file)?;
+    }
     let mut bars = Bars::new(quiet);
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     let mut status = ExitStatus::Success;
+    let mut tally = Tally::start(videos.len());
     for (n, video) in videos.iter().enumerate() {
         let output = outputs.as_ref().map(|o| o[n].as_path());
         // The video as it is before it is read.
@@ -68,6 +88,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                 video: video.clone(),
                 ..done
             })?;
+            tally.skipped(video);
             continue;
         }
         let result = match session
@@ -94,6 +115,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                     tracing::debug!("{video:?}: record written to {file:?}");
                 }
                 out.record(&record)?;
+                tally.done(video);
             }
             Err(e) => {
                 report(&e);
@@ -102,10 +124,40 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                     video: video.clone(),
                     error: e.to_string(),
                 })?;
+                tally.failed(video, &e);
             }
         }
     }
+    if !quiet {
+        note(tally.summary(shard));
+    }
+    if let Some(file) = &manifest {
+        let settings = AnswerInputs::of_run(&args.question, &session.settings());
+        let mut settings = serde_json::to_value(settings)
+            .map_err(|e| Error::runtime(None, format!("cannot write the manifest: {e}")))?;
+        if let Some(fields) = settings.as_object_mut() {
+            fields.shift_remove("video");
+        }
+        let manifest = tally.manifest(shard, shard_from, settings);
+        write_atomically(file, format!("{}\n", to_json(&manifest)?).as_bytes())?;
+    }
     Ok(status)
+}
+
+/// The videos of `shard`, in list order.
+fn in_shard(videos: &[PathBuf], shard: Shard) -> Vec<PathBuf> {
+    videos.iter().filter(|v| shard.holds(v)).cloned().collect()
+}
+
+/// Removes `file`; nothing there is fine.
+fn remove_if_there(file: &Path) -> Result<()> {
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::runtime(
+            Some(file),
+            format!("cannot remove the manifest of an earlier run: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The videos named on the command line, then those of --from.
@@ -147,13 +199,18 @@ fn list_paths(list: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
         .map(|line| PathBuf::from(OsStr::from_bytes(line)))
 }
 
-/// DIR/<file stem>.json for each video. Before any work, two videos are refused that would
-/// share a file, in this batch or with a record an earlier run left for another video.
-fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The videos of `shard` and DIR/<file stem>.json for each. Before any work, two videos are
+/// refused that would share a file: two of the whole list (in any shards), or one of the shard
+/// and the record an earlier run left for another video. No record takes a manifest's name.
+fn output_files(
+    dir: &Path,
+    videos: &[PathBuf],
+    shard: Shard,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
     let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
-    let mut files = Vec::new();
+    let (mut mine, mut files) = (Vec::new(), Vec::new());
     for video in videos {
         let stem = video.file_stem().unwrap_or(video.as_os_str());
         let file = dir.join(Path::new(stem).with_extension("json"));
@@ -165,10 +222,20 @@ fn output_files(dir: &Path, videos: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 )));
             }
         }
-        check_not_another_videos(&file, video)?;
-        files.push(file);
+        if Shard::is_manifest_name(&file.file_name().unwrap_or_default().to_string_lossy()) {
+            return Err(Error::usage(format!(
+                "{video:?} would be recorded as {file:?}, the name of a shard's manifest; rename \
+                 the video"
+            )));
+        }
+        // Only this shard's records are read: every shard checks the whole list's names.
+        if shard.holds(video) {
+            check_not_another_videos(&file, video)?;
+            mine.push(video.clone());
+            files.push(file);
+        }
     }
-    Ok(files)
+    Ok((mine, files))
 }
 
 /// Refuses to write over a record of another video file: with the same name in another

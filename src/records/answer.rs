@@ -81,9 +81,17 @@ pub struct Settings<'a> {
 
 impl AnswerInputs {
     pub fn new(video: &Path, question: &str, settings: &Settings) -> Self {
-        let c = settings.clips;
         Self {
             video: VideoIdentity::of(video),
+            ..Self::of_run(question, settings)
+        }
+    }
+
+    /// What every video of a run shares: the inputs less the video (null).
+    pub fn of_run(question: &str, settings: &Settings) -> Self {
+        let c = settings.clips;
+        Self {
+            video: None,
             question: question.to_string(),
             model: settings.run.identity.clone(),
             device: settings.run.device.clone(),

@@ -77,16 +77,26 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// `apollo` with no hub settings leaking in from the machine running the tests.
+/// The environment that would change what a test's apollo does: hub settings, and the task
+/// index of a scheduler running the tests (which would make `caption` answer one shard).
+pub const MACHINE_ENV: [&str; 11] = [
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "HF_ENDPOINT",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+    "JOB_COMPLETION_INDEX",
+];
+
+/// `apollo` with none of the machine's [`MACHINE_ENV`] leaking in.
 pub fn apollo() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(binary());
-    for var in [
-        "HF_HOME",
-        "HF_HUB_CACHE",
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_ENDPOINT",
-    ] {
+    for var in MACHINE_ENV {
         cmd.env_remove(var);
     }
     cmd
