@@ -131,7 +131,7 @@ pub fn absolute_span(info: &VideoInfo, clip: &Clip) -> (f64, f64) {
 
 /// `--start`/`--end`: seconds (`90`, `12.5`) or `[H:]MM:SS[.fff]` (`1:30`, `0:01:30.5`).
 pub fn parse_time(text: &str) -> Result<f64, String> {
-    let bad = || format!("{text:?} is not a time: expected seconds (90, 12.5) or [H:]MM:SS[.fff]");
+    let bad = || "expected seconds (90, 12.5) or [H:]MM:SS[.fff]".to_string();
     let parts: Vec<&str> = text.trim().split(':').collect();
     if parts.len() > 3 {
         return Err(bad());
