@@ -85,7 +85,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__ask)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -155,6 +155,14 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -221,7 +229,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__caption)
-            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +308,22 @@ _apollo() {
                     return 0
                     ;;
                 --clip-sampling-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-shards)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -469,7 +493,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__inspect)
-            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --question --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --tokens-per-clip --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --question --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --tokens-per-clip --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +528,14 @@ _apollo() {
                     return 0
                     ;;
                 --clip-sampling-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -55,6 +55,8 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-duration -d '
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l start -d 'Only the part of the video from TIME on, seen as if it were the whole video: seconds (90, 12.5) or [H:]MM:SS[.fff] [default: its start]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l end -d 'Only the part of the video before TIME (past its end: to its end) [default: its end]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l json -d 'Print one JSON object after generation instead of streaming the answer'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -s q -l quiet -d 'Only errors on stderr'
@@ -82,6 +84,10 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-duration 
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l start -d 'Only the part of the video from TIME on, seen as if it were the whole video: seconds (90, 12.5) or [H:]MM:SS[.fff] [default: its start]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l end -d 'Only the part of the video before TIME (past its end: to its end) [default: its end]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l shard -d 'Answer only the videos of shard INDEX (from 0) of COUNT: those whose path, as given, hashes into it. Without it, a Slurm array task\'s or Kubernetes Indexed Job\'s index chooses the shard (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_STEP; JOB_COMPLETION_INDEX); --shard 0/1 ignores them' -r
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l num-shards -d 'The shard count when the scheduler gives only the index (JOB_COMPLETION_INDEX, or a Slurm array rerunning some shards: its task IDs are then the shard indices)' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l skip-existing -d 'Skip videos whose record is already in --output-dir (resume a batch)'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -s q -l quiet -d 'Only errors on stderr'
@@ -95,6 +101,8 @@ complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-duration 
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l start -d 'Only the part of the video from TIME on, seen as if it were the whole video: seconds (90, 12.5) or [H:]MM:SS[.fff] [default: its start]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l end -d 'Only the part of the video before TIME (past its end: to its end) [default: its end]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l tokens-per-clip -d 'Video tokens per clip (the connector\'s num_output_tokens), 1 to 65536, to plan for another model [default: the model\'s, 128]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -l json -d 'One JSON object per video, one per line'
 complete -c apollo -n "__fish_apollo_using_subcommand inspect" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'

@@ -96,9 +96,12 @@ fn caption_output_dir_resumes_with_skip_existing() {
     // Nothing but the records and the run's manifest is left in the folder (no temporary
     // files).
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out.join("_shard-0-of-1.json")).unwrap()).unwrap();
-    assert_eq!(manifest["counts"]["done"], 2);
+    let counts = || {
+        let manifest = std::fs::read(out.join("_shard-0-of-1.json")).unwrap();
+        serde_json::from_slice::<Value>(&manifest).unwrap()["counts"].clone()
+    };
+    let tally = |done: u64, skipped: u64| serde_json::json!({"videos": 2, "done": done, "skipped": skipped, "failed": 0});
+    assert_eq!(counts(), tally(2, 0));
 
     // Resume: a finished record is kept as it is; a missing one is made again.
     let mut kept = first[0].clone();
@@ -107,6 +110,7 @@ fn caption_output_dir_resumes_with_skip_existing() {
     std::fs::remove_file(&files[1]).unwrap();
     let second = caption(&["--skip-existing"]);
     assert_eq!(second[0], kept);
+    assert_eq!(counts(), tally(1, 1));
     assert!(files[1].is_file());
     assert_eq!(second[1]["video"], videos[1].display().to_string());
     assert!(second[1]["answer"].is_string());
