@@ -44,14 +44,29 @@ fn caption(list: &Path, out: &Path) -> Command {
     cmd
 }
 
-/// Runs the tasks (each its environment and flags) side by side, as a scheduler does.
-fn run_tasks(list: &Path, out: &Path, tasks: &[(Vec<(&str, String)>, Vec<&str>)]) {
+/// One task of an array: the environment its scheduler gives it, and its own flags.
+struct Task {
+    env: Vec<(&'static str, String)>,
+    flags: Vec<String>,
+}
+
+impl Task {
+    fn env(env: Vec<(&'static str, String)>) -> Self {
+        Self {
+            env,
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// Runs the tasks side by side, as a scheduler does.
+fn run_tasks(list: &Path, out: &Path, tasks: &[Task]) {
     let children: Vec<_> = tasks
         .iter()
-        .map(|(env, flags)| {
+        .map(|task| {
             caption(list, out)
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .args(flags)
+                .envs(task.env.iter().cloned())
+                .args(&task.flags)
                 .spawn()
                 .unwrap()
         })
@@ -119,16 +134,16 @@ fn every_array_task_answers_its_shard_and_the_shards_are_the_list() {
     let dir = tempfile::tempdir().unwrap();
     let (videos, list) = videos(dir.path(), 9);
     let all: BTreeSet<String> = videos.iter().cloned().collect();
-    let slurm = |min: u64, max: u64, step: u64| -> Vec<(Vec<(&str, String)>, Vec<&str>)> {
+    let slurm = |min: u64, max: u64, step: u64| -> Vec<Task> {
         (min..=max)
             .step_by(step as usize)
-            .map(|id| (slurm_task(id, min, max, step), vec![]))
+            .map(|id| Task::env(slurm_task(id, min, max, step)))
             .collect()
     };
     let kubernetes = (0..3)
-        .map(|i| {
-            let env = vec![("JOB_COMPLETION_INDEX", i.to_string())];
-            (env, vec!["--num-shards", "3"])
+        .map(|i| Task {
+            env: vec![("JOB_COMPLETION_INDEX", i.to_string())],
+            flags: vec!["--num-shards".into(), "3".into()],
         })
         .collect();
     let arrays = [
@@ -173,12 +188,11 @@ fn every_array_task_answers_its_shard_and_the_shards_are_the_list() {
     backwards.reverse();
     std::fs::write(&reversed, backwards.join("\n")).unwrap();
     let out = dir.path().join("reversed");
-    let tasks: Vec<_> = (0..3)
-        .map(|i| (vec![], vec!["--shard".to_string(), format!("{i}/3")]))
-        .collect();
-    let tasks: Vec<(Vec<(&str, String)>, Vec<&str>)> = tasks
-        .iter()
-        .map(|(env, flags)| (env.clone(), flags.iter().map(String::as_str).collect()))
+    let tasks: Vec<Task> = (0..3)
+        .map(|i| Task {
+            env: Vec::new(),
+            flags: vec!["--shard".into(), format!("{i}/3")],
+        })
         .collect();
     run_tasks(&reversed, &out, &tasks);
     assert_eq!(shards_of(&out, 3), assignments[0]);
@@ -244,7 +258,7 @@ fn a_killed_shard_leaves_its_finished_records_and_no_manifest_and_a_rerun_comple
     let out = dir.path().join("out");
     let task = |id| slurm_task(id, 1, 2, 1);
     // Task 2 (shard 1) runs through; task 1 (shard 0) is killed once it has written a record.
-    run_tasks(&list, &out, &[(task(2), vec![])]);
+    run_tasks(&list, &out, &[Task::env(task(2))]);
     let others = records(&out).len();
     let mut killed = caption(&list, &out).envs(task(1)).spawn().unwrap();
     while records(&out).len() == others {
@@ -262,7 +276,7 @@ fn a_killed_shard_leaves_its_finished_records_and_no_manifest_and_a_rerun_comple
         assert!(record["answer"].is_string(), "{file}");
     }
 
-    run_tasks(&list, &out, &[(task(1), vec![])]);
+    run_tasks(&list, &out, &[Task::env(task(1))]);
     let m = manifest(&out, 0, 2).unwrap();
     let (done, skipped) = (
         m["counts"]["done"].as_u64(),

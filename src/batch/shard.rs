@@ -173,7 +173,7 @@ fn slurm_array(id: u64, read: &dyn Fn(&str) -> Result<Option<u64>>) -> Result<(S
     };
     let even = step > 0
         && id >= min
-        && (id - min) % step == 0
+        && (id - min).is_multiple_of(step)
         && max.is_none_or(|max| Some(max) == count.checked_sub(1).map(|c| min + c * step));
     match Shard::new((id.saturating_sub(min)) / step.max(1), count).filter(|_| even) {
         Some(shard) => Ok((shard, shown)),
