@@ -5,7 +5,8 @@ use super::identity::{ModelIdentity, VideoIdentity};
 use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
 use crate::pipeline::{millis, Answer, Prepared, Timings};
-use crate::video::clips::ClipSampling;
+use crate::video::clips::{Clip, ClipSampling};
+use crate::video::decode::VideoInfo;
 use crate::video::segment::{absolute_span, Segment};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -116,11 +117,45 @@ impl AnswerInputs {
 /// A sampled clip's span in seconds: in the video the model saw (a segment is its own video),
 /// and in the whole video.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "StoredSpan")]
 pub struct ClipSpan {
     pub start_s: f64,
     pub end_s: f64,
     pub absolute_start_s: f64,
     pub absolute_end_s: f64,
+}
+
+impl ClipSpan {
+    pub fn of(info: &VideoInfo, clip: &Clip) -> Self {
+        let (absolute_start_s, absolute_end_s) = absolute_span(info, clip);
+        Self {
+            start_s: clip.start_s,
+            end_s: clip.end_s,
+            absolute_start_s,
+            absolute_end_s,
+        }
+    }
+}
+
+/// A span as a record holds it: one written before segments existed is of a whole video,
+/// whose times are absolute.
+#[derive(Deserialize)]
+struct StoredSpan {
+    start_s: f64,
+    end_s: f64,
+    absolute_start_s: Option<f64>,
+    absolute_end_s: Option<f64>,
+}
+
+impl From<StoredSpan> for ClipSpan {
+    fn from(s: StoredSpan) -> Self {
+        Self {
+            absolute_start_s: s.absolute_start_s.unwrap_or(s.start_s),
+            absolute_end_s: s.absolute_end_s.unwrap_or(s.end_s),
+            start_s: s.start_s,
+            end_s: s.end_s,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,15 +233,7 @@ impl VideoSummary {
                 .plan
                 .clips
                 .iter()
-                .map(|c| {
-                    let (absolute_start_s, absolute_end_s) = absolute_span(&prepared.info, c);
-                    ClipSpan {
-                        start_s: c.start_s,
-                        end_s: c.end_s,
-                        absolute_start_s,
-                        absolute_end_s,
-                    }
-                })
+                .map(|c| ClipSpan::of(&prepared.info, c))
                 .collect(),
             prompt_tokens: prepared.prompt_tokens(),
             video_tokens: prepared.video_tokens(),
@@ -270,4 +297,18 @@ pub struct AnswerError {
     #[serde(serialize_with = "super::lossy_path")]
     pub video: PathBuf,
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_recorded_before_segments_existed_reads_back_as_absolute() {
+        let old: ClipSpan = serde_json::from_str(r#"{"start_s": 1.5, "end_s": 3.0}"#).unwrap();
+        assert_eq!((old.absolute_start_s, old.absolute_end_s), (1.5, 3.0));
+        let text = r#"{"start_s":0.0,"end_s":1.0,"absolute_start_s":5.0,"absolute_end_s":6.0}"#;
+        let new: ClipSpan = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&new).unwrap(), text);
+    }
 }
