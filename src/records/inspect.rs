@@ -1,8 +1,8 @@
 //! The record of one inspected video (`inspect --json`), and of a video that failed.
 
+use super::answer::ClipSpan;
 use crate::video::clips::Clip;
 use crate::video::decode::VideoInfo;
-use crate::video::segment::absolute_span;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -23,25 +23,19 @@ pub struct InspectRecord {
     pub video_prompt: String,
 }
 
-/// A sampled clip: its span in the video the model sees (a segment is its own video), in the
-/// whole video, and its frames (counted in the video the model sees).
+/// A sampled clip: its span (in the video the model sees and in the whole video) and its
+/// frames, counted in the video the model sees (a segment is its own video).
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectClip {
-    pub start_s: f64,
-    pub end_s: f64,
-    pub absolute_start_s: f64,
-    pub absolute_end_s: f64,
+    #[serde(flatten)]
+    pub span: ClipSpan,
     pub frame_indices: Vec<u64>,
 }
 
 impl InspectClip {
     pub fn of(info: &VideoInfo, clip: &Clip) -> Self {
-        let (absolute_start_s, absolute_end_s) = absolute_span(info, clip);
         Self {
-            start_s: clip.start_s,
-            end_s: clip.end_s,
-            absolute_start_s,
-            absolute_end_s,
+            span: ClipSpan::of(info, clip),
             frame_indices: clip.frame_indices.clone(),
         }
     }
