@@ -67,11 +67,8 @@ impl Cluster {
         let children: Vec<_> = tasks
             .iter()
             .map(|env| {
-                let mut cmd = Command::new(program);
-                for var in common::MACHINE_ENV {
-                    cmd.env_remove(var);
-                }
-                cmd.args(args)
+                common::isolated(&mut Command::new(program))
+                    .args(args)
                     .current_dir(self.dir.path())
                     .env("PATH", &self.path)
                     .envs(env.iter().cloned())

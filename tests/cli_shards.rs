@@ -30,10 +30,7 @@ fn videos(dir: &Path, n: usize) -> (Vec<String>, PathBuf) {
 
 /// `apollo caption --from LIST --output-dir OUT` with the tiny model, greedy and short.
 fn caption(list: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(common::binary());
-    for var in common::MACHINE_ENV {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::apollo_process();
     cmd.args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
         .args(["--temperature", "0", "--skip-existing", "--from"])
         .arg(list)
@@ -302,7 +299,7 @@ fn shards_side_by_side_with_xargs_give_what_one_run_gives() {
     let (_, list) = videos(dir.path(), 6);
     let (together, apart) = (dir.path().join("one"), dir.path().join("xargs"));
     // README's recipe for one process per GPU, on the CPU.
-    let status = Command::new("sh")
+    let status = common::isolated(&mut Command::new("sh"))
         .arg("-c")
         .arg(
             r#"seq 0 2 | xargs -P 3 -I{} "$0" caption --from "$1" --output-dir "$2" \

@@ -93,13 +93,24 @@ pub const MACHINE_ENV: [&str; 11] = [
     "JOB_COMPLETION_INDEX",
 ];
 
-/// `apollo` with none of the machine's [`MACHINE_ENV`] leaking in.
-pub fn apollo() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(binary());
+/// `cmd` (and what it starts) with none of the machine's [`MACHINE_ENV`] leaking in.
+pub fn isolated(cmd: &mut Command) -> &mut Command {
     for var in MACHINE_ENV {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// The binary under test, [`isolated`], to spawn.
+pub fn apollo_process() -> Command {
+    let mut cmd = Command::new(binary());
+    isolated(&mut cmd);
+    cmd
+}
+
+/// `apollo`, [`isolated`].
+pub fn apollo() -> assert_cmd::Command {
+    assert_cmd::Command::from_std(apollo_process())
 }
 
 pub struct Run {
