@@ -22,14 +22,8 @@ _apollo() {
             apollo,bench)
                 cmd="apollo__subcmd__bench"
                 ;;
-            apollo,cache)
-                cmd="apollo__subcmd__cache"
-                ;;
             apollo,caption)
                 cmd="apollo__subcmd__caption"
-                ;;
-            apollo,chat)
-                cmd="apollo__subcmd__chat"
                 ;;
             apollo,completions)
                 cmd="apollo__subcmd__completions"
@@ -46,38 +40,14 @@ _apollo() {
             apollo,man)
                 cmd="apollo__subcmd__man"
                 ;;
-            apollo__subcmd__cache,clear)
-                cmd="apollo__subcmd__cache__subcmd__clear"
-                ;;
-            apollo__subcmd__cache,help)
-                cmd="apollo__subcmd__cache__subcmd__help"
-                ;;
-            apollo__subcmd__cache,info)
-                cmd="apollo__subcmd__cache__subcmd__info"
-                ;;
-            apollo__subcmd__cache__subcmd__help,clear)
-                cmd="apollo__subcmd__cache__subcmd__help__subcmd__clear"
-                ;;
-            apollo__subcmd__cache__subcmd__help,help)
-                cmd="apollo__subcmd__cache__subcmd__help__subcmd__help"
-                ;;
-            apollo__subcmd__cache__subcmd__help,info)
-                cmd="apollo__subcmd__cache__subcmd__help__subcmd__info"
-                ;;
             apollo__subcmd__help,ask)
                 cmd="apollo__subcmd__help__subcmd__ask"
                 ;;
             apollo__subcmd__help,bench)
                 cmd="apollo__subcmd__help__subcmd__bench"
                 ;;
-            apollo__subcmd__help,cache)
-                cmd="apollo__subcmd__help__subcmd__cache"
-                ;;
             apollo__subcmd__help,caption)
                 cmd="apollo__subcmd__help__subcmd__caption"
-                ;;
-            apollo__subcmd__help,chat)
-                cmd="apollo__subcmd__help__subcmd__chat"
                 ;;
             apollo__subcmd__help,completions)
                 cmd="apollo__subcmd__help__subcmd__completions"
@@ -94,12 +64,6 @@ _apollo() {
             apollo__subcmd__help,man)
                 cmd="apollo__subcmd__help__subcmd__man"
                 ;;
-            apollo__subcmd__help__subcmd__cache,clear)
-                cmd="apollo__subcmd__help__subcmd__cache__subcmd__clear"
-                ;;
-            apollo__subcmd__help__subcmd__cache,info)
-                cmd="apollo__subcmd__help__subcmd__cache__subcmd__info"
-                ;;
             *)
                 ;;
         esac
@@ -107,7 +71,7 @@ _apollo() {
 
     case "${cmd}" in
         apollo)
-            opts="-v -q -h -V --verbose --quiet --help --version ask caption chat cache inspect download bench completions man help"
+            opts="-v -q -h -V --verbose --quiet --help --version ask caption inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,7 +85,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__ask)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +155,14 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -199,7 +171,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__bench)
-            opts="-v -q -h -V --compare --cache --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
+            opts="-v -q -h -V --compare --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,106 +228,8 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        apollo__subcmd__cache)
-            opts="-v -q -h -V --verbose --quiet --help --version info clear help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__clear)
-            opts="-v -q -h -V --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__help)
-            opts="info clear help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__help__subcmd__clear)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__help__subcmd__info)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__cache__subcmd__info)
-            opts="-v -q -h -V --json --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         apollo__subcmd__caption)
-            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
+            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -437,81 +311,19 @@ _apollo() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__chat)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --model)
+                --start)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --revision)
+                --end)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --model-dir)
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --device)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --dtype)
-                    COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
-                    return 0
-                    ;;
-                --temperature)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --top-p)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --top-k)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --repetition-penalty)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --max-new-tokens)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --seed)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --logprobs)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --clip-duration)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --frames-per-clip)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --model-max-length)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --clip-sampling-ratio)
+                --num-shards)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -555,7 +367,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help)
-            opts="ask caption chat cache inspect download bench completions man help"
+            opts="ask caption inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,63 +408,7 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        apollo__subcmd__help__subcmd__cache)
-            opts="info clear"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__help__subcmd__cache__subcmd__clear)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__help__subcmd__cache__subcmd__info)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         apollo__subcmd__help__subcmd__caption)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        apollo__subcmd__help__subcmd__chat)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -737,7 +493,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__inspect)
-            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --question --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --tokens-per-clip --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --frames --contact-sheet --model-dir --question --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --tokens-per-clip --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +528,14 @@ _apollo() {
                     return 0
                     ;;
                 --clip-sampling-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -17,17 +17,21 @@
 //! - [`bench`](mod@bench): `apollo bench`, speed and memory at real model sizes.
 //! - [`cli`]: the command line, its printer and exit statuses.
 //! - [`error`]: the one error type and the exit codes.
+//! - [`batch`]: captioning at dataset scale: shards of a video list, the shard's manifest.
 //! - [`cache`]: the encoded-video cache on disk (a video's rows, reused across questions and
 //!   runs).
 //! - [`atomic_file`]: files written whole or not at all.
+//! - [`fnv`]: the FNV-1a hash, for what must be reproducible elsewhere.
 //! - [`rng`]: the one seeded random generator (synthetic weights, test inputs).
 pub mod atomic_file;
+pub mod batch;
 pub mod bench;
 pub mod cache;
 pub mod checkpoint;
 pub mod cli;
 pub mod device;
 pub mod error;
+pub mod fnv;
 pub mod generate;
 pub mod model;
 pub mod pipeline;

@@ -109,6 +109,7 @@ fn json_record_field_by_field() {
     );
     assert_eq!(inputs["clip_sampling"]["frames_per_clip"], 4);
     assert_eq!(inputs["clip_sampling"]["tokens_per_clip"], 8);
+    assert_eq!(inputs["clip_sampling"]["segment"], Value::Null);
     assert_eq!(inputs["generation"]["top_k"], 20);
     assert_eq!(
         (
@@ -128,9 +129,11 @@ fn json_record_field_by_field() {
     let planned = plan["clips"].as_array().unwrap();
     assert_eq!(clips.len(), planned.len());
     for (c, p) in clips.iter().zip(planned) {
-        assert_eq!(c["start_s"], p["start_s"]);
-        assert_eq!(c["end_s"], p["end_s"]);
-        assert_eq!(c.as_object().unwrap().len(), 2);
+        for key in ["start_s", "end_s", "absolute_start_s", "absolute_end_s"] {
+            assert_eq!(c[key], p[key], "{key}");
+        }
+        assert_eq!(c["absolute_start_s"], c["start_s"], "the whole video");
+        assert_eq!(c.as_object().unwrap().len(), 4);
     }
     assert_eq!(r["tokens"]["video"], plan["prompt_tokens"]["video"]);
     assert_eq!(r["tokens"]["video"], clips.len() * 8);

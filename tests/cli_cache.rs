@@ -136,7 +136,7 @@ fn processes_share_the_cache() {
     let video = video(dir.path(), "v.mp4", "64x48");
     let children: Vec<_> = (0..3)
         .map(|_| {
-            std::process::Command::new(common::binary())
+            common::apollo_process()
                 .env_remove("APOLLO_NO_CACHE")
                 .env("APOLLO_CACHE_DIR", &cache)
                 .args(["ask", "--model-dir", &tiny()])

@@ -48,9 +48,15 @@ fn caption_reports_each_video_in_order_and_survives_a_bad_one() {
         .collect();
     assert!(loads[0] > 0.0);
     assert_eq!(&loads[1..], &[0.0, 0.0]);
-    // The failure is also on stderr, one line.
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r.stderr.starts_with(&format!("apollo: {bad:?}: ")));
+    // The failure is also on stderr, one line; then the summary.
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert!(lines[0].starts_with(&format!("apollo: {bad:?}: ")));
+    assert!(
+        lines[1].starts_with("apollo caption: 4 videos: 3 done, 0 skipped, 1 failed in "),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]
@@ -87,8 +93,15 @@ fn caption_output_dir_resumes_with_skip_existing() {
         assert_eq!(&saved, record);
         assert_eq!(saved["question"], "What moves?");
     }
-    // Nothing but the records is left in the folder (no temporary files).
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+    // Nothing but the records and the run's manifest is left in the folder (no temporary
+    // files).
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 3);
+    let counts = || {
+        let manifest = std::fs::read(out.join("_shard-0-of-1.json")).unwrap();
+        serde_json::from_slice::<Value>(&manifest).unwrap()["counts"].clone()
+    };
+    let tally = |done: u64, skipped: u64| serde_json::json!({"videos": 2, "done": done, "skipped": skipped, "failed": 0});
+    assert_eq!(counts(), tally(2, 0));
 
     // Resume: a finished record is kept as it is; a missing one is made again.
     let mut kept = first[0].clone();
@@ -97,6 +110,7 @@ fn caption_output_dir_resumes_with_skip_existing() {
     std::fs::remove_file(&files[1]).unwrap();
     let second = caption(&["--skip-existing"]);
     assert_eq!(second[0], kept);
+    assert_eq!(counts(), tally(1, 1));
     assert!(files[1].is_file());
     assert_eq!(second[1]["video"], videos[1].display().to_string());
     assert!(second[1]["answer"].is_string());
@@ -175,6 +189,8 @@ fn skip_existing_reuses_a_record_only_for_the_same_inputs() {
         &["--seed", "2"],
         &["--logprobs", "1"],
         &["--clip-sampling-ratio", "0.5"],
+        &["--start", "1"],
+        &["--end", "9"],
     ] {
         assert!(!resume.reused(extra), "{extra:?}");
         // The record now holds those inputs; the usual ones redo it again.
@@ -283,8 +299,7 @@ fn caption_stops_quietly_when_the_reader_goes_away() {
         .iter()
         .map(|n| common::real_video(n))
         .collect();
-    let mut child = std::process::Command::new(common::binary())
-        .env("APOLLO_NO_CACHE", "1")
+    let mut child = common::apollo_process()
         .args(["caption", "--model-dir", &tiny(), "--max-new-tokens", "2"])
         .args(&videos)
         .args(&videos)

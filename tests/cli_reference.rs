@@ -78,8 +78,8 @@ fn flags() -> BTreeSet<String> {
 #[test]
 fn readme_names_only_flags_apollo_has() {
     // Flags of the other programs README shows: cargo, the PyTorch baseline (which takes
-    // apollo bench's --work-dir and apollo's --device and --dtype), and the scripts
-    // (build-portable.sh, gpu-check.sh).
+    // apollo bench's --work-dir and apollo's --device and --dtype), the scripts
+    // (build-portable.sh, gpu-check.sh), and sbatch's job array.
     let others = [
         "release",
         "features",
@@ -90,6 +90,7 @@ fn readme_names_only_flags_apollo_has() {
         "cpu",
         "out",
         "make-videos",
+        "array",
     ];
     let known = flags();
     let text = readme();

@@ -371,5 +371,11 @@ fn a_caption_batch_over_the_corpus_records_every_case_and_goes_on() {
             }
         }
     }
-    assert_eq!(refusals.next(), None, "one stderr line per refused video");
+    let summary = refusals.next().unwrap_or_default();
+    assert!(summary.starts_with("apollo caption: "), "{summary}");
+    assert_eq!(
+        refusals.next(),
+        None,
+        "one stderr line per refused video, then the summary"
+    );
 }

@@ -7,6 +7,7 @@ use apollo::video::clips::{plan_clips, ClipSampling};
 use apollo::video::decode::Video;
 use apollo::video::frame::RgbFrame;
 use apollo::video::rotate::Rotation;
+use apollo::video::segment::{self, Segment};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -120,6 +121,51 @@ fn random_access_equals_sequential_decode_across_containers() {
         let path = dir.path().join(name);
         common::synthetic(&path, "96x64", "10", "6", codec);
         assert_random_access_matches(&path);
+    }
+}
+
+/// Frame `n` of a segment is frame `first + n` of its video, by random access and by the full
+/// decode, also where frames are numbered by counting (AVI with B-frames has no timestamps).
+#[test]
+fn a_segment_s_frames_are_its_video_s_from_its_first_frame_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let avi = dir.path().join("mpeg4.avi");
+    common::synthetic(
+        &avi,
+        "96x64",
+        "10",
+        "6",
+        &["-c:v", "mpeg4", "-g", "9", "-bf", "2"],
+    );
+    let cut = Segment {
+        start_s: 1.05,
+        end_s: Some(4.5),
+    };
+    for (path, first, total) in [(common::real_video("bikes.mp4"), 27, 86), (avi, 11, 34)] {
+        let open = || segment::open(&path, Some(&cut)).unwrap();
+        let info = open().info().clone();
+        assert_eq!(info.segment.as_ref().unwrap().first_frame, first);
+        assert_eq!(info.total_frames, total);
+        let mut idx: Vec<u64> = (0..total).step_by(5).chain([total - 1]).collect();
+        idx.dedup();
+        let shifted: Vec<u64> = idx.iter().map(|i| i + first).collect();
+        let whole = random_access(&path, &shifted);
+        let (mut fast, mut slow) = (BTreeMap::new(), BTreeMap::new());
+        let keep = |out: &mut BTreeMap<u64, RgbFrame>, i, f| {
+            out.insert(i, f);
+            Ok(())
+        };
+        open()
+            .frames_at(&idx, |i, f| keep(&mut fast, i, f))
+            .unwrap();
+        open()
+            .decode_all(&idx, |i, f| keep(&mut slow, i, f))
+            .unwrap();
+        for i in &idx {
+            let want = &whole[&(i + first)];
+            assert!(&fast[i] == want && &slow[i] == want, "{path:?}: frame {i}");
+        }
+        assert_eq!((fast.len(), slow.len()), (idx.len(), idx.len()));
     }
 }
 

@@ -25,6 +25,7 @@ fn every_golden_case_matches_the_reference() {
             tokens_per_clip: case["num_repeat_token"].as_u64().unwrap() as usize,
             model_max_length: case["model_max_length"].as_u64().unwrap() as usize,
             clip_sampling_ratio: case["clip_sampling_ratio"].as_f64().unwrap(),
+            segment: None,
         };
         let fps = case["fps"].as_f64().unwrap();
         let total = case["total_frames"].as_u64().unwrap();

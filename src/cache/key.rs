@@ -1,5 +1,6 @@
 //! What a cache entry is named after: everything the video rows depend on, hashed. The
-//! video's bytes, the clips (which frames, how long, how many frames and rows each), the
+//! video's bytes, the clips (which frames, counted from the first frame of the segment asked
+//! for, and where that segment starts; how long, how many frames and rows each), the
 //! encoders' and connector's files (weights and configurations, by content and by their part
 //! of the checkpoint, not by where they lie), the top-level config (its encode batch size and
 //! feature selection), the dtype and the kind of device, and this program's version (its
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 /// The inputs of one video's rows.
 pub struct RowsInputs<'a> {
     pub video: Digest,
+    /// The frame the plan's indices count from (a segment's first; 0 for a whole video).
+    pub first_frame: u64,
     pub plan: &'a ClipPlan,
     pub sampling: &'a ClipSampling,
     pub encoders: Digest,
@@ -35,11 +38,12 @@ pub fn rows_key(inputs: &RowsInputs) -> Digest {
     let frames: Vec<&Vec<u64>> = inputs.plan.clips.iter().map(|c| &c.frame_indices).collect();
     let s = inputs.sampling;
     let text = format!(
-        "apollo video rows, entry format {FORMAT}, apollo {}\nvideo {:?}\nclip_duration {}\n\
-         frames_per_clip {}\ntokens_per_clip {}\nframes {frames:?}\nencoders {:?}\ndtype {}\n\
-         device {}\n",
+        "apollo video rows, entry format {FORMAT}, apollo {}\nvideo {:?}\nfirst_frame {}\n\
+         clip_duration {}\nframes_per_clip {}\ntokens_per_clip {}\nframes {frames:?}\n\
+         encoders {:?}\ndtype {}\ndevice {}\n",
         env!("CARGO_PKG_VERSION"),
         inputs.video,
+        inputs.first_frame,
         s.clip_duration,
         s.frames_per_clip,
         s.tokens_per_clip,
@@ -106,6 +110,7 @@ mod tests {
         let cpu = Device::Cpu;
         let base = RowsInputs {
             video: sha256(b"video"),
+            first_frame: 0,
             plan: &plan,
             sampling: &sampling,
             encoders: sha256(b"weights"),

@@ -1,5 +1,5 @@
-//! Flag groups shared by the commands: clip sampling (inspect, ask, caption), and the model
-//! and generation settings (ask, caption).
+//! Flag groups shared by the commands: clip sampling and the segment (inspect, ask, caption),
+//! and the model and generation settings (ask, caption).
 
 use super::bounds::{number, Low};
 use super::progress::Bars;
@@ -15,6 +15,7 @@ use crate::pipeline::Pipeline;
 use crate::records::answer::{AnswerInputs, RunInfo, Settings};
 use crate::records::identity::{self, ModelIdentity};
 use crate::video::clips::ClipSampling;
+use crate::video::segment::{parse_time, Segment};
 use clap::builder::FalseyValueParser;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,13 @@ pub struct ClipSamplingArgs {
     /// Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65].
     #[arg(long, value_name = "RATIO", value_parser = number(0.0f64, Low::Excluded, 1.0))]
     pub clip_sampling_ratio: Option<f64>,
+    /// Only the part of the video from TIME on, seen as if it were the whole video: seconds
+    /// (90, 12.5) or [H:]MM:SS[.fff] [default: its start].
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Segment")]
+    pub start: Option<f64>,
+    /// Only the part of the video before TIME (past its end: to its end) [default: its end].
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Segment")]
+    pub end: Option<f64>,
 }
 
 impl ClipSamplingArgs {
@@ -56,6 +64,7 @@ impl ClipSamplingArgs {
         if let Some(v) = self.clip_sampling_ratio {
             cfg.clip_sampling_ratio = v;
         }
+        cfg.segment = Segment::new(self.start, self.end)?;
         cfg.validate().map_err(|e| Error::usage(e.to_string()))?;
         Ok(cfg)
     }

@@ -2,13 +2,17 @@
 //! One JSON record per video per question on stdout, in input order, flushed as each
 //! finishes; a video or question that fails gets an `{video, error}` record (`question` too
 //! when several are asked) and the batch goes on. Each video is encoded once for all its
-//! questions.
+//! questions. With a shard, only its videos; a summary line at the end, and with
+//! --output-dir the shard's manifest.
 
 use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
 use super::check_folder_flag;
-use super::printer::{report, Printer};
+use super::printer::{note, report, Printer};
 use super::progress::Bars;
+use super::shard::ShardArgs;
 use crate::atomic_file::write_atomically;
+use crate::batch::manifest::Tally;
+use crate::batch::shard::Shard;
 use crate::error::{Error, ExitStatus, Kind, Result};
 use crate::pipeline::{EncodedVideo, Prompt};
 use crate::records::answer::{clip_spans, AnswerError, AnswerInputs, AnswerRecord, ClipSpan};
@@ -47,19 +51,35 @@ pub struct CaptionArgs {
     pub generation: GenerationArgs,
     #[command(flatten)]
     pub sampling: ClipSamplingArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
     check_folder_flag("--output-dir", args.output_dir.as_deref())?;
-    let videos = inputs(args)?;
-    let outputs = match &args.output_dir {
-        Some(dir) => Some(output_files(dir, &videos, args.questions.len())?),
-        None => None,
+    let (shard, shard_from) = args.shard.resolve()?;
+    let listed = inputs(args)?;
+    let (videos, outputs) = match &args.output_dir {
+        Some(dir) => {
+            let (videos, files) = output_files(dir, &listed, shard, args.questions.len())?;
+            (videos, Some(files))
+        }
+        None => (in_shard(&listed, shard), None),
     };
+    tracing::debug!("shard {shard}: {} of {} videos", videos.len(), listed.len());
+    // A manifest from an earlier run would say this one finished.
+    let manifest = args
+        .output_dir
+        .as_ref()
+        .map(|d| d.join(shard.manifest_name()));
+    if let Some(file) = &manifest {
+        remove_if_there(file)?;
+    }
     let mut bars = Bars::new(quiet);
     let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
     let mut status = ExitStatus::Success;
     let several = args.questions.len() > 1;
+    let mut tally = Tally::start(videos.len());
     for (n, video) in videos.iter().enumerate() {
         let files = outputs.as_ref().map(|o| o[n].as_slice());
         // The video as it is before it is read.
@@ -75,6 +95,7 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
             .collect();
         // Opened and encoded once, when the first question that needs it comes.
         let mut ready: Option<std::result::Result<Ready, Error>> = None;
+        let mut outcome = Outcome::Skipped;
         for (q, (inputs, done)) in inputs.into_iter().zip(done).enumerate() {
             if let Some(done) = done {
                 // Named as this run names it: the inputs say it is the same file.
@@ -83,6 +104,9 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                     ..done
                 })?;
                 continue;
+            }
+            if matches!(outcome, Outcome::Skipped) {
+                outcome = Outcome::Done;
             }
             if ready.is_none() {
                 let opened = open(&mut session, video, &args.questions, &mut bars)?;
@@ -114,11 +138,43 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
                         question: several.then_some(question),
                         error: e.to_string(),
                     })?;
+                    if !matches!(outcome, Outcome::Failed(_)) {
+                        outcome = Outcome::Failed(e);
+                    }
                 }
             }
         }
+        match outcome {
+            Outcome::Skipped => tally.skipped(video),
+            Outcome::Done => tally.done(video),
+            Outcome::Failed(e) => tally.failed(video, &e),
+        }
+    }
+    if !quiet {
+        note(tally.summary(shard));
+    }
+    if let Some(file) = &manifest {
+        let settings = AnswerInputs::of_run(&args.questions[0], &session.settings());
+        let mut settings = serde_json::to_value(settings)
+            .map_err(|e| Error::runtime(None, format!("cannot write the manifest: {e}")))?;
+        if let Some(fields) = settings.as_object_mut() {
+            fields.shift_remove("video");
+            if several {
+                fields.shift_remove("question");
+                fields.insert("questions".into(), args.questions.clone().into());
+            }
+        }
+        let manifest = tally.manifest(shard, shard_from, settings);
+        write_atomically(file, format!("{}\n", to_json(&manifest)?).as_bytes())?;
     }
     Ok(status)
+}
+
+/// How a video's questions went, for the manifest: all reused, some answered, or one failed.
+enum Outcome {
+    Skipped,
+    Done,
+    Failed(Error),
 }
 
 /// A video opened, its questions' prompts made (each may fail on its own: too long), and its
@@ -199,6 +255,22 @@ impl Ready {
     }
 }
 
+/// The videos of `shard`, in list order.
+fn in_shard(videos: &[PathBuf], shard: Shard) -> Vec<PathBuf> {
+    videos.iter().filter(|v| shard.holds(v)).cloned().collect()
+}
+
+/// Removes `file`; nothing there is fine.
+fn remove_if_there(file: &Path) -> Result<()> {
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::runtime(
+            Some(file),
+            format!("cannot remove the manifest of an earlier run: {e}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The videos named on the command line, then those of --from.
 fn inputs(args: &CaptionArgs) -> Result<Vec<PathBuf>> {
     let mut videos = args.videos.clone();
@@ -238,14 +310,20 @@ fn list_paths(list: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
         .map(|line| PathBuf::from(OsStr::from_bytes(line)))
 }
 
-/// DIR/<file stem>.json for each video, or DIR/<file stem>.<n>.json for its n-th of several
-/// questions. Before any work, two videos are refused that would share a file, in this batch
-/// or with a record an earlier run left for another video.
-fn output_files(dir: &Path, videos: &[PathBuf], questions: usize) -> Result<Vec<Vec<PathBuf>>> {
+/// The videos of `shard` and, for each, DIR/<file stem>.json, or DIR/<file stem>.<n>.json for
+/// its n-th of several questions. Before any work, two videos are refused that would share a
+/// file: two of the whole list (in any shards), or one of the shard and the record an earlier
+/// run left for another video. No record takes a manifest's name.
+fn output_files(
+    dir: &Path,
+    videos: &[PathBuf],
+    shard: Shard,
+    questions: usize,
+) -> Result<(Vec<PathBuf>, Vec<Vec<PathBuf>>)> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::runtime(Some(dir), format!("cannot create directory: {e}")))?;
     let mut seen: HashMap<PathBuf, &Path> = HashMap::new();
-    let mut files = Vec::new();
+    let (mut mine, mut files) = (Vec::new(), Vec::new());
     for video in videos {
         let stem = video.file_stem().unwrap_or(video.as_os_str());
         let names: Vec<PathBuf> = match questions {
@@ -267,11 +345,23 @@ fn output_files(dir: &Path, videos: &[PathBuf], questions: usize) -> Result<Vec<
                     )));
                 }
             }
-            check_not_another_videos(file, video)?;
+            if Shard::is_manifest_name(&file.file_name().unwrap_or_default().to_string_lossy()) {
+                return Err(Error::usage(format!(
+                    "{video:?} would be recorded as {file:?}, the name of a shard's manifest; \
+                     rename the video"
+                )));
+            }
         }
-        files.push(names);
+        // Only this shard's records are read: every shard checks the whole list's names.
+        if shard.holds(video) {
+            for file in &names {
+                check_not_another_videos(file, video)?;
+            }
+            mine.push(video.clone());
+            files.push(names);
+        }
     }
-    Ok(files)
+    Ok((mine, files))
 }
 
 /// Refuses to write over a record of another video file: with the same name in another

@@ -12,13 +12,14 @@ use crate::model::input::{positions, video_rows};
 use crate::prompt::chat::ChatPrompt;
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::{video_prompt, video_prompt_with};
-use crate::records::inspect::{InspectError, InspectRecord, PromptTokens};
+use crate::records::inspect::{InspectClip, InspectError, InspectRecord, PromptTokens};
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
 use crate::render::png_file::{encode_png, write_png};
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::extract::for_each_clip;
 use crate::video::frame::RgbFrame;
+use crate::video::segment;
 use clap::Args;
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
@@ -160,7 +161,7 @@ fn inspect_one(
     args: &InspectArgs,
     tokenizer: Option<&PromptTokenizer>,
 ) -> Result<Report> {
-    let mut video = Video::open(path)?;
+    let mut video = segment::open(path, cfg.segment.as_ref())?;
     let info = video.info().clone();
     let plan = plan_clips(info.total_frames, info.fps, cfg)
         .map_err(|e| Error::input(path, e.to_string()))?;
@@ -255,7 +256,12 @@ impl Report {
         InspectRecord {
             video: i.clone(),
             effective_ratio: self.plan.effective_ratio,
-            clips: self.plan.clips.clone(),
+            clips: self
+                .plan
+                .clips
+                .iter()
+                .map(|c| InspectClip::of(i, c))
+                .collect(),
             frames_to_decode: self.plan.frames_to_decode().len(),
             video_tokens,
             prompt_tokens: self.text_tokens.map(|text| PromptTokens {
@@ -289,6 +295,17 @@ impl Report {
             i.duration_s,
             i.codec,
         );
+        if let Some(seg) = &i.segment {
+            s += &format!(
+                "  segment   frames {}-{} of {}, {:.3}-{:.3} s of {:.3} s\n",
+                seg.first_frame,
+                seg.first_frame + i.total_frames - 1,
+                seg.video_frames,
+                seg.start_s,
+                seg.end_s,
+                seg.video_duration_s
+            );
+        }
         s += &format!(
             "  plan      {} clips of {} frames, {} s each (effective ratio {}), {} distinct frames to decode\n",
             self.plan.clips.len(),
@@ -299,7 +316,11 @@ impl Report {
         );
         for (n, c) in self.plan.clips.iter().enumerate() {
             let frames: Vec<String> = c.frame_indices.iter().map(u64::to_string).collect();
-            let span = format!("{:.2}-{:.2} s", c.start_s, c.end_s);
+            let mut span = format!("{:.2}-{:.2} s", c.start_s, c.end_s);
+            if i.segment.is_some() {
+                let (start, end) = segment::absolute_span(i, c);
+                span += &format!(" (at {start:.2}-{end:.2} s)");
+            }
             s += &format!(
                 "  clip {:<4} {span:<20} frames {}\n",
                 n + 1,

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod man;
 pub mod printer;
 pub mod progress;
+pub mod shard;
 
 use crate::error::{Error, ExitStatus, Result};
 use clap::{Parser, Subcommand};
@@ -147,10 +148,28 @@ mod tests {
             (g.max_new_tokens, g.seed, g.logprobs),
             (9, Some(3), Some(2))
         );
-        let Command::Inspect(i) = parse(&["inspect", "v.mp4", "--tokens-per-clip=16"]) else {
+        let Command::Inspect(i) = parse(&[
+            "inspect",
+            "v.mp4",
+            "--tokens-per-clip=16",
+            "--start=1:30",
+            "--end=100.5",
+        ]) else {
             panic!("inspect")
         };
         assert_eq!(i.tokens_per_clip, Some(16));
+        assert_eq!(
+            (i.sampling.start, i.sampling.end),
+            (Some(90.0), Some(100.5))
+        );
+        let Command::Caption(c) = parse(&["caption", "v.mp4", "--num-shards=4"]) else {
+            panic!("caption")
+        };
+        assert_eq!(c.shard.num_shards, Some(4));
+        let Command::Caption(c) = parse(&["caption", "v.mp4", "--shard=1/4"]) else {
+            panic!("caption")
+        };
+        assert_eq!(c.shard.shard.map(|s| s.to_string()), Some("1/4".into()));
         let Command::Bench(b) = parse(&[
             "bench",
             "--layers=2",

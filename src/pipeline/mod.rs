@@ -27,6 +27,7 @@ use crate::prompt::video::video_prompt;
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
 use crate::video::decode::{Video, VideoInfo};
 use crate::video::preprocess::{EncoderSpec, Preprocessor};
+use crate::video::segment;
 use candle_core::{DType, Device};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -165,7 +166,7 @@ impl Pipeline {
                 cfg.tokens_per_clip
             )));
         }
-        let video = Video::open(path)?;
+        let video = segment::open(path, cfg.segment.as_ref())?;
         let info = video.info().clone();
         let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;

@@ -84,6 +84,7 @@ impl Pipeline {
         match inputs {
             Ok((encoders, video)) => Some(rows_key(&RowsInputs {
                 video,
+                first_frame: prepared.info.segment.as_ref().map_or(0, |s| s.first_frame),
                 plan: &prepared.plan,
                 sampling: &prepared.sampling,
                 encoders,

@@ -7,7 +7,9 @@ use crate::generate::logprobs::{shortest, TokenLogprob};
 use crate::generate::run::{Finish, GenerateOptions};
 use crate::pipeline::{millis, Answer, Prepared, Prompt, Timings};
 use crate::prompt::chat::Exchange;
-use crate::video::clips::ClipSampling;
+use crate::video::clips::{Clip, ClipSampling};
+use crate::video::decode::VideoInfo;
+use crate::video::segment::{absolute_span, Segment};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -70,6 +72,8 @@ pub struct ClipSamplingRecord {
     pub tokens_per_clip: usize,
     pub model_max_length: usize,
     pub clip_sampling_ratio: f64,
+    /// `--start` and `--end` as given; null: the whole video.
+    pub segment: Option<Segment>,
 }
 
 /// The token sampling, with the seed asked for (null: a random one) and the logprobs.
@@ -95,9 +99,17 @@ fn cache_off() -> CacheUse {
 
 impl AnswerInputs {
     pub fn new(video: &Path, question: &str, settings: &Settings) -> Self {
-        let c = settings.clips;
         Self {
             video: VideoIdentity::of(video),
+            ..Self::of_run(question, settings)
+        }
+    }
+
+    /// What every video of a run shares: the inputs less the video (null).
+    pub fn of_run(question: &str, settings: &Settings) -> Self {
+        let c = settings.clips;
+        Self {
+            video: None,
             question: question.to_string(),
             history: Vec::new(),
             model: settings.run.identity.clone(),
@@ -109,6 +121,7 @@ impl AnswerInputs {
                 tokens_per_clip: c.tokens_per_clip,
                 model_max_length: c.model_max_length,
                 clip_sampling_ratio: c.clip_sampling_ratio,
+                segment: c.segment,
             },
             generation: GenerationInputs {
                 sampling: SamplingRecord::of(settings.options),
@@ -119,11 +132,48 @@ impl AnswerInputs {
     }
 }
 
-/// A sampled clip's span in seconds.
+/// A sampled clip's span in seconds: in the video the model saw (a segment is its own video),
+/// and in the whole video.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "StoredSpan")]
 pub struct ClipSpan {
     pub start_s: f64,
     pub end_s: f64,
+    pub absolute_start_s: f64,
+    pub absolute_end_s: f64,
+}
+
+impl ClipSpan {
+    pub fn of(info: &VideoInfo, clip: &Clip) -> Self {
+        let (absolute_start_s, absolute_end_s) = absolute_span(info, clip);
+        Self {
+            start_s: clip.start_s,
+            end_s: clip.end_s,
+            absolute_start_s,
+            absolute_end_s,
+        }
+    }
+}
+
+/// A span as a record holds it: one written before segments existed is of a whole video,
+/// whose times are absolute.
+#[derive(Deserialize)]
+struct StoredSpan {
+    start_s: f64,
+    end_s: f64,
+    absolute_start_s: Option<f64>,
+    absolute_end_s: Option<f64>,
+}
+
+impl From<StoredSpan> for ClipSpan {
+    fn from(s: StoredSpan) -> Self {
+        Self {
+            absolute_start_s: s.absolute_start_s.unwrap_or(s.start_s),
+            absolute_end_s: s.absolute_end_s.unwrap_or(s.end_s),
+            start_s: s.start_s,
+            end_s: s.end_s,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,10 +250,7 @@ pub fn clip_spans(prepared: &Prepared) -> Vec<ClipSpan> {
         .plan
         .clips
         .iter()
-        .map(|c| ClipSpan {
-            start_s: c.start_s,
-            end_s: c.end_s,
-        })
+        .map(|c| ClipSpan::of(&prepared.info, c))
         .collect()
 }
 
@@ -270,4 +317,18 @@ pub struct AnswerError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_recorded_before_segments_existed_reads_back_as_absolute() {
+        let old: ClipSpan = serde_json::from_str(r#"{"start_s": 1.5, "end_s": 3.0}"#).unwrap();
+        assert_eq!((old.absolute_start_s, old.absolute_end_s), (1.5, 3.0));
+        let text = r#"{"start_s":0.0,"end_s":1.0,"absolute_start_s":5.0,"absolute_end_s":6.0}"#;
+        let new: ClipSpan = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&new).unwrap(), text);
+    }
 }

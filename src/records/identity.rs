@@ -9,6 +9,7 @@
 //! would read gigabytes per video on every resume; the samples catch a replaced file whose
 //! size and time were kept, as far as sampling can.
 
+use crate::fnv::Fnv1a;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -83,40 +84,10 @@ fn sample_hash(file: &mut (impl Read + Seek), size: u64) -> std::io::Result<u64>
     Ok(hash.0)
 }
 
-/// The 64-bit FNV-1a hash: stable across builds and platforms (std's hasher is not).
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
-
-    #[test]
-    fn fnv1a_is_the_published_function() {
-        // Test vectors of the FNV reference (draft-eastlake-fnv).
-        let hash = |s: &[u8]| {
-            let mut h = Fnv1a::default();
-            h.write(s);
-            h.0
-        };
-        assert_eq!(hash(b""), 0xcbf29ce484222325);
-        assert_eq!(hash(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(hash(b"foobar"), 0x85944171f73967e8);
-    }
 
     #[test]
     fn the_samples_see_a_change_anywhere_in_a_small_file_and_at_each_sample_of_a_large_one() {

@@ -2,6 +2,7 @@
 //! `ApolloMMLoader.load_video` in the reference `mm_utils.py`), ported operation for operation
 //! so that every index and timestamp equals the reference's.
 
+use super::segment::Segment;
 use serde::Serialize;
 
 /// The knobs of the sampling; defaults are those of Apollo-3B-t32.
@@ -17,6 +18,8 @@ pub struct ClipSampling {
     pub model_max_length: usize,
     /// Share of `model_max_length` that video tokens may take.
     pub clip_sampling_ratio: f64,
+    /// The part of the video sampled, as if it were the whole video; none: all of it.
+    pub segment: Option<Segment>,
 }
 
 impl Default for ClipSampling {
@@ -27,6 +30,7 @@ impl Default for ClipSampling {
             tokens_per_clip: 128,
             model_max_length: 16384,
             clip_sampling_ratio: 0.65,
+            segment: None,
         }
     }
 }

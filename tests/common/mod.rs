@@ -77,21 +77,46 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// `apollo` with no hub or cache settings leaking in from the machine running the tests, and
-/// the encoded-video cache off (tests of the cache turn it on in a folder of their own).
-pub fn apollo() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(binary());
+/// The environment that would change what a test's apollo does: hub and cache settings, and
+/// the task index of a scheduler running the tests (which would make `caption` answer one
+/// shard).
+pub const MACHINE_ENV: [&str; 13] = [
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "HF_ENDPOINT",
+    "APOLLO_CACHE_DIR",
+    "APOLLO_CACHE_MAX",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+    "JOB_COMPLETION_INDEX",
+];
+
+/// `cmd` (and what it starts) with none of the machine's [`MACHINE_ENV`] leaking in, and the
+/// encoded-video cache off (tests of the cache turn it on in a folder of their own:
+/// [`apollo_cached`]).
+pub fn isolated(cmd: &mut Command) -> &mut Command {
     cmd.env("APOLLO_NO_CACHE", "1");
-    for var in [
-        "HF_HOME",
-        "HF_HUB_CACHE",
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_ENDPOINT",
-    ] {
+    for var in MACHINE_ENV {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// The binary under test, [`isolated`], to spawn.
+pub fn apollo_process() -> Command {
+    let mut cmd = Command::new(binary());
+    isolated(&mut cmd);
+    cmd
+}
+
+/// `apollo`, [`isolated`].
+pub fn apollo() -> assert_cmd::Command {
+    assert_cmd::Command::from_std(apollo_process())
 }
 
 /// `apollo` as [`apollo`] makes it, with the encoded-video cache on in `dir`.
@@ -130,8 +155,7 @@ pub fn bad_video(dir: &Path) -> PathBuf {
 /// Runs `apollo <args>` with its stdout closed before it writes anything, as `| head -0`
 /// leaves it: returns the exit code and stderr.
 pub fn with_closed_stdout(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut cmd = Command::new(binary());
-    cmd.env("APOLLO_NO_CACHE", "1");
+    let mut cmd = apollo_process();
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -17,12 +17,14 @@ mod run;
 
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
+use super::segment::SegmentSpan;
 use crate::error::{Error, Result};
 use open::open_input;
 use rgb::Scaler;
 use run::Run;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use video_rs::ffmpeg::packet::Ref as _;
 use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
@@ -42,6 +44,10 @@ pub struct VideoInfo {
     /// Clockwise rotation applied to every decoded frame, in degrees.
     pub rotation: u32,
     pub codec: String,
+    /// Where the frames lie in the video when they are a segment of it: frame counts and
+    /// durations above are then the segment's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentSpan>,
 }
 
 /// One video packet as the demuxer gave it, in decode order.
@@ -74,6 +80,8 @@ pub struct Video {
     has_pts: bool,
     rotation: Rotation,
     scaler: Option<Scaler>,
+    /// The first frame of the segment the indices count from (0: the whole video).
+    first: u64,
 }
 
 fn ffmpeg_init() {
@@ -133,6 +141,7 @@ impl Video {
                 duration_s: 0.0,
                 rotation: rotation.degrees(),
                 codec: codec_name,
+                segment: None,
             },
             input,
             stream: stream_index,
@@ -144,6 +153,7 @@ impl Video {
             has_pts: true,
             rotation,
             scaler: None,
+            first: 0,
         };
         video.scan_packets()?;
         let total = video.frame_pts.len() as u64;
@@ -164,6 +174,23 @@ impl Video {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    /// Keeps only `frames` (of the whole video), numbered from 0: from now on the video is
+    /// that segment, as a file cut frame-exactly would be.
+    pub(crate) fn cut(&mut self, frames: Range<u64>) {
+        let fps = self.info.fps;
+        let count = frames.end - frames.start;
+        self.info.segment = Some(SegmentSpan {
+            first_frame: frames.start,
+            start_s: frames.start as f64 / fps,
+            end_s: frames.end as f64 / fps,
+            video_frames: self.info.total_frames,
+            video_duration_s: self.info.duration_s,
+        });
+        self.info.total_frames = count;
+        self.info.duration_s = count as f64 / fps;
+        self.first = frames.start;
     }
 
     /// Reads every video packet's timestamps and flags (no decoding), then orders frames by
@@ -251,15 +278,19 @@ impl Video {
                 ),
             ));
         }
+        // A segment's frames are the video's, from its first frame on.
+        let first = self.first;
+        let indices: Vec<u64> = indices.iter().map(|i| i + first).collect();
+        let mut sink = |i: u64, frame| sink(i - first, frame);
         if !self.has_pts {
             self.seek_to_packet(0)?;
-            return self.decode_sequentially(indices, &|_| true, &mut sink);
+            return self.decode_sequentially(&indices, &|_| true, &mut sink);
         }
         let mut next = 0;
         while next < indices.len() {
             let key = self.keyframes[self.keyframe_for(indices[next])];
             self.seek_to_packet(key)?;
-            next = self.decode_from_keyframe(Run::new(indices, next, key), &mut sink)?;
+            next = self.decode_from_keyframe(Run::new(&indices, next, key), &mut sink)?;
         }
         Ok(())
     }
@@ -271,8 +302,10 @@ impl Video {
         keep: &[u64],
         mut sink: impl FnMut(u64, RgbFrame) -> Result<()>,
     ) -> Result<()> {
-        let all: Vec<u64> = (0..self.info.total_frames).collect();
-        let keep: HashSet<u64> = keep.iter().copied().collect();
+        let first = self.first;
+        let all: Vec<u64> = (first..first + self.info.total_frames).collect();
+        let keep: HashSet<u64> = keep.iter().map(|i| i + first).collect();
+        let mut sink = |i: u64, frame| sink(i - first, frame);
         self.seek_to_packet(0)?;
         self.decode_sequentially(&all, &|i| keep.contains(&i), &mut sink)
     }
