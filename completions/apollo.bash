@@ -22,8 +22,14 @@ _apollo() {
             apollo,bench)
                 cmd="apollo__subcmd__bench"
                 ;;
+            apollo,cache)
+                cmd="apollo__subcmd__cache"
+                ;;
             apollo,caption)
                 cmd="apollo__subcmd__caption"
+                ;;
+            apollo,chat)
+                cmd="apollo__subcmd__chat"
                 ;;
             apollo,completions)
                 cmd="apollo__subcmd__completions"
@@ -40,14 +46,38 @@ _apollo() {
             apollo,man)
                 cmd="apollo__subcmd__man"
                 ;;
+            apollo__subcmd__cache,clear)
+                cmd="apollo__subcmd__cache__subcmd__clear"
+                ;;
+            apollo__subcmd__cache,help)
+                cmd="apollo__subcmd__cache__subcmd__help"
+                ;;
+            apollo__subcmd__cache,info)
+                cmd="apollo__subcmd__cache__subcmd__info"
+                ;;
+            apollo__subcmd__cache__subcmd__help,clear)
+                cmd="apollo__subcmd__cache__subcmd__help__subcmd__clear"
+                ;;
+            apollo__subcmd__cache__subcmd__help,help)
+                cmd="apollo__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            apollo__subcmd__cache__subcmd__help,info)
+                cmd="apollo__subcmd__cache__subcmd__help__subcmd__info"
+                ;;
             apollo__subcmd__help,ask)
                 cmd="apollo__subcmd__help__subcmd__ask"
                 ;;
             apollo__subcmd__help,bench)
                 cmd="apollo__subcmd__help__subcmd__bench"
                 ;;
+            apollo__subcmd__help,cache)
+                cmd="apollo__subcmd__help__subcmd__cache"
+                ;;
             apollo__subcmd__help,caption)
                 cmd="apollo__subcmd__help__subcmd__caption"
+                ;;
+            apollo__subcmd__help,chat)
+                cmd="apollo__subcmd__help__subcmd__chat"
                 ;;
             apollo__subcmd__help,completions)
                 cmd="apollo__subcmd__help__subcmd__completions"
@@ -64,6 +94,12 @@ _apollo() {
             apollo__subcmd__help,man)
                 cmd="apollo__subcmd__help__subcmd__man"
                 ;;
+            apollo__subcmd__help__subcmd__cache,clear)
+                cmd="apollo__subcmd__help__subcmd__cache__subcmd__clear"
+                ;;
+            apollo__subcmd__help__subcmd__cache,info)
+                cmd="apollo__subcmd__help__subcmd__cache__subcmd__info"
+                ;;
             *)
                 ;;
         esac
@@ -71,7 +107,7 @@ _apollo() {
 
     case "${cmd}" in
         apollo)
-            opts="-v -q -h -V --verbose --quiet --help --version ask caption inspect download bench completions man help"
+            opts="-v -q -h -V --verbose --quiet --help --version ask caption chat cache inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,7 +121,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__ask)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,7 +207,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__bench)
-            opts="-v -q -h -V --compare --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
+            opts="-v -q -h -V --compare --cache --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,8 +264,106 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        apollo__subcmd__cache)
+            opts="-v -q -h -V --verbose --quiet --help --version info clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__clear)
+            opts="-v -q -h -V --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__help)
+            opts="info clear help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__help__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__help__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__cache__subcmd__info)
+            opts="-v -q -h -V --json --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         apollo__subcmd__caption)
-            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
+            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -334,6 +468,92 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        apollo__subcmd__chat)
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --revision)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dtype)
+                    COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
+                    return 0
+                    ;;
+                --temperature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top-p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top-k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repetition-penalty)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-new-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --logprobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clip-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --frames-per-clip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-max-length)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clip-sampling-ratio)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         apollo__subcmd__completions)
             opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -367,7 +587,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__help)
-            opts="ask caption inspect download bench completions man help"
+            opts="ask caption chat cache inspect download bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,7 +628,63 @@ _apollo() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        apollo__subcmd__help__subcmd__cache)
+            opts="info clear"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__help__subcmd__cache__subcmd__clear)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__help__subcmd__cache__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         apollo__subcmd__help__subcmd__caption)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        apollo__subcmd__help__subcmd__chat)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

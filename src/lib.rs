@@ -11,7 +11,8 @@
 //! - [`model`]: the network (SigLIP, InternVideo2, token grid, connector, Qwen2) in candle.
 //! - [`device`]: where the model runs and in which precision.
 //! - [`generate`]: token sampling, the decoding loop, streamed text and log-probabilities.
-//! - [`pipeline`]: one question about one video, stage by stage, with clip batching.
+//! - [`pipeline`]: questions about videos, stage by stage, with clip batching and the
+//!   encoded-video cache.
 //! - [`records`]: the JSON records the commands print (one serde struct each).
 //! - [`render`]: pictures for people: sampled frames as PNG and the contact sheet.
 //! - [`bench`](mod@bench): `apollo bench`, speed and memory at real model sizes.

@@ -4,8 +4,10 @@
 //! One file per component, in pipeline order: [`siglip`] and [`internvideo2`] encode a clip's
 //! frames, [`grid`] resizes both to the common token grid and concatenates them, [`connector`]
 //! turns each clip's grid into the llm's video rows, and [`qwen2`] runs the language model from
-//! input embeddings. [`apollo`] wires them; [`input`] is what the model is given: token ids and
-//! the prompt's chunks of text and video rows.
+//! input embeddings, with a key/value cache that can be cut back (`kv_cache`). [`apollo`] wires
+//! them; [`input`] is what the model is given: token ids and the prompt's chunks of text and
+//! video rows; [`prefix`] tracks which prompt blocks the cache holds, so that a prompt reuses
+//! those it shares with the one before.
 //!
 //! Computations follow the reference's precision: f32 wherever it upcasts (norm statistics,
 //! LayerScale, the grid resize, softmax, rotary tables), the model dtype elsewhere.
