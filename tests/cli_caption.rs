@@ -379,14 +379,21 @@ fn several_questions_give_a_record_each() {
     // The too-long question and the bad video, each once; then the summary.
     let errors = r.stderr.lines().filter(|l| l.starts_with("apollo: "));
     assert_eq!(errors.count(), 2, "{}", r.stderr);
-    assert!(r.stderr.contains("2 videos: 0 done, 0 skipped, 2 failed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("2 videos: 0 done, 0 skipped, 2 failed"),
+        "{}",
+        r.stderr
+    );
     let files = [out.join("bikes.1.json"), out.join("bikes.3.json")];
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["_shard-0-of-1.json", "bikes.1.json", "bikes.3.json"]);
+    assert_eq!(
+        names,
+        ["_shard-0-of-1.json", "bikes.1.json", "bikes.3.json"]
+    );
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("_shard-0-of-1.json")).unwrap())
             .unwrap();
