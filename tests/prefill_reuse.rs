@@ -8,7 +8,6 @@ mod common;
 
 use apollo::checkpoint::Checkpoint;
 use apollo::generate::run::GenerateOptions;
-use apollo::generate::sampler::TokenSampling;
 use apollo::pipeline::{Answer, EncodedVideo, Pipeline, Prepared, Silent};
 use apollo::prompt::chat::Exchange;
 use apollo::video::clips::ClipSampling;
@@ -20,19 +19,11 @@ fn pipeline() -> Pipeline {
     Pipeline::new(checkpoint, Device::Cpu, DType::F32).unwrap()
 }
 
+/// Greedy, with the top 5 log-probabilities of each token.
 fn options(pipeline: &Pipeline) -> GenerateOptions {
     GenerateOptions {
-        sampling: TokenSampling {
-            temperature: 0.0,
-            top_p: 1.0,
-            top_k: 0,
-            repetition_penalty: 1.0,
-        },
-        seed: 0,
-        max_new_tokens: 12,
         logprobs: Some(5),
-        eos_token_ids: Vec::new(),
-        context_length: pipeline.context_length(),
+        ..GenerateOptions::greedy(12, pipeline.context_length())
     }
 }
 

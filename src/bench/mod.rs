@@ -18,7 +18,6 @@ use crate::checkpoint::Checkpoint;
 use crate::device::device_name;
 use crate::error::{Error, Result};
 use crate::generate::run::GenerateOptions;
-use crate::generate::sampler::TokenSampling;
 use crate::pipeline::batch::{batches, stack_clips};
 use crate::pipeline::{millis, Answer, Pipeline, Silent};
 use crate::prompt::tokens::{reference_ids, VIDEO_SLOT};
@@ -177,27 +176,9 @@ fn whole_answer(pipeline: &mut Pipeline, cfg: &BenchConfig, video: &Path) -> Res
     let sampling = pipeline.checkpoint().clip_sampling();
     let mut prepared = pipeline.prepare(video, &sampling)?;
     let prompt = pipeline.question_prompt(&prepared, &cfg.question, &sampling)?;
-    let options = greedy(pipeline, cfg.new_tokens);
+    let options = GenerateOptions::greedy(cfg.new_tokens, pipeline.context_length());
     let mut encoded = pipeline.encode(&mut prepared, &mut Silent)?;
     pipeline.answer(&mut encoded, &prompt, &options, &mut Silent, |_| Ok(()))
-}
-
-/// Greedy generation of `new_tokens` tokens whatever they are.
-fn greedy(pipeline: &Pipeline, new_tokens: usize) -> GenerateOptions {
-    GenerateOptions {
-        sampling: TokenSampling {
-            temperature: 0.0,
-            top_p: 1.0,
-            top_k: 0,
-            repetition_penalty: 1.0,
-        },
-        seed: 0,
-        max_new_tokens: new_tokens,
-        logprobs: None,
-        // Random weights: generate the full length rather than stop at a chance eos.
-        eos_token_ids: Vec::new(),
-        context_length: pipeline.context_length(),
-    }
 }
 
 /// The checkpoint as reports name it.

@@ -15,6 +15,7 @@ use crate::cache::{VideoCache, DEFAULT_MAX};
 use crate::checkpoint::Checkpoint;
 use crate::device::device_name;
 use crate::error::{Error, Result};
+use crate::generate::run::GenerateOptions;
 use crate::pipeline::{millis, Answer, EncodedVideo, Pipeline, Prepared, Silent};
 use crate::prompt::chat::Exchange;
 use crate::records::answer::StagesMs;
@@ -44,7 +45,7 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<QuestionsRepo
     let start = Instant::now();
     pipeline.model()?;
     let load_s = start.elapsed().as_secs_f64();
-    let options = super::greedy(&pipeline, cfg.new_tokens);
+    let options = GenerateOptions::greedy(cfg.new_tokens, pipeline.context_length());
     let mut ask = |pipeline: &mut Pipeline,
                    opened: &mut (Prepared, EncodedVideo, Duration),
                    earlier: &[Exchange],

@@ -27,6 +27,27 @@ pub struct GenerateOptions {
     pub context_length: usize,
 }
 
+impl GenerateOptions {
+    /// The most likely token every time, for `max_new_tokens` tokens whatever they are (no eos
+    /// id ends it: random weights would stop at a chance one), without logprobs: for
+    /// measuring and comparing.
+    pub fn greedy(max_new_tokens: usize, context_length: usize) -> Self {
+        Self {
+            sampling: TokenSampling {
+                temperature: 0.0,
+                top_p: 1.0,
+                top_k: 0,
+                repetition_penalty: 1.0,
+            },
+            seed: 0,
+            max_new_tokens,
+            logprobs: None,
+            eos_token_ids: Vec::new(),
+            context_length,
+        }
+    }
+}
+
 /// Why generation ended, as OpenAI names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
