@@ -16,6 +16,7 @@
 //! - [`records`]: the JSON records the commands print (one serde struct each).
 //! - [`render`]: pictures for people: sampled frames as PNG and the contact sheet.
 //! - [`bench`](mod@bench): `apollo bench`, speed and memory at real model sizes.
+//! - [`serve`]: `apollo serve`, the OpenAI-compatible HTTP server.
 //! - [`cli`]: the command line, its printer and exit statuses.
 //! - [`error`]: the one error type and the exit codes.
 //! - [`batch`]: captioning at dataset scale: shards of a video list, the shard's manifest.
@@ -40,4 +41,5 @@ pub mod prompt;
 pub mod records;
 pub mod render;
 pub mod rng;
+pub mod serve;
 pub mod video;

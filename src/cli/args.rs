@@ -1,7 +1,7 @@
-//! Flag groups shared by the commands: clip sampling and the segment (inspect, ask, caption),
-//! and the model and generation settings (ask, caption).
+//! Flag groups shared by the commands: clip sampling and the segment (inspect, ask, caption,
+//! chat, serve), and the model and generation settings (ask, caption, chat, serve).
 
-use super::bounds::{number, Low};
+use super::bounds::{self, number, Low};
 use super::progress::Bars;
 use crate::cache::VideoCache;
 use crate::checkpoint::hub::{self, HubSettings, DEFAULT_MODEL};
@@ -126,6 +126,7 @@ impl Answering {
     pub fn open(
         model: &ModelArgs,
         generation: &GenerationArgs,
+        logprobs: Option<usize>,
         clips: &ClipSamplingArgs,
         bars: &mut Bars,
     ) -> Result<Self> {
@@ -134,7 +135,7 @@ impl Answering {
         clips.check_against(&resolved, pipeline.checkpoint())?;
         Ok(Self {
             clips: resolved,
-            options: generation.options(&pipeline)?,
+            options: generation.options(&pipeline, logprobs)?,
             seed_asked: generation.seed,
             pipeline,
             run,
@@ -214,7 +215,7 @@ pub struct GenerationArgs {
         long,
         default_value_t = 0.4,
         value_name = "T",
-        value_parser = number(0.0f32, Low::Included, 100.0)
+        value_parser = bounds::temperature()
     )]
     pub temperature: f32,
     /// Nucleus sampling: draw from the most likely tokens that together hold this probability,
@@ -223,7 +224,7 @@ pub struct GenerationArgs {
         long,
         default_value_t = 0.7,
         value_name = "P",
-        value_parser = number(0.0f32, Low::Excluded, 1.0)
+        value_parser = bounds::top_p()
     )]
     pub top_p: f32,
     /// Draw from the K most likely tokens, 0 (all) to the model's vocabulary size
@@ -232,28 +233,34 @@ pub struct GenerationArgs {
     pub top_k: Option<usize>,
     /// Penalty on tokens already generated, above 0 and at most 100 (1 is none)
     /// [default: the model's generation config].
-    #[arg(long, value_name = "X", value_parser = number(0.0f32, Low::Excluded, 100.0))]
+    #[arg(long, value_name = "X", value_parser = bounds::repetition_penalty())]
     pub repetition_penalty: Option<f32>,
     /// Longest answer, in tokens, 1 to 1048576 (the model's context ends it sooner).
     #[arg(
         long,
         default_value_t = 256,
         value_name = "N",
-        value_parser = number(1usize, Low::Included, 1 << 20)
+        value_parser = bounds::max_new_tokens()
     )]
     pub max_new_tokens: usize,
     /// Seed of the token sampling: the same seed, video, question and device give the same answer
     /// [default: random; --json reports it].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+}
+
+/// Log-probabilities in the records (`apollo serve` takes them per request instead).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Generation")]
+pub struct LogprobsArgs {
     /// The top-K log-probabilities of each generated token, 0 to 20, in the JSON record.
-    #[arg(long, value_name = "K", value_parser = number(0usize, Low::Included, 20))]
+    #[arg(long, value_name = "K", value_parser = bounds::logprobs())]
     pub logprobs: Option<usize>,
 }
 
 impl GenerationArgs {
     /// The settings for `pipeline`'s model: flags first, then its generation config.
-    pub fn options(&self, pipeline: &Pipeline) -> Result<GenerateOptions> {
+    pub fn options(&self, pipeline: &Pipeline, logprobs: Option<usize>) -> Result<GenerateOptions> {
         let checkpoint = &pipeline.checkpoint().generation;
         let vocab = pipeline.checkpoint().config.llm.vocab_size;
         if let Some(k) = self.top_k.filter(|&k| k > vocab) {
@@ -275,9 +282,10 @@ impl GenerationArgs {
             // Below 2^53 so that JSON readers (jq, JavaScript) keep every digit.
             seed: self.seed.unwrap_or_else(|| rand::random::<u64>() >> 11),
             max_new_tokens: self.max_new_tokens,
-            logprobs: self.logprobs,
+            logprobs,
             eos_token_ids: checkpoint.eos_token_ids.clone(),
             context_length: pipeline.context_length(),
+            stop: Vec::new(),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! line), or one JSON record per question with --json. The video is decoded and encoded once
 //! (or read from the encoded-video cache) and its prefill shared by every question.
 
-use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::args::{Answering, ClipSamplingArgs, GenerationArgs, LogprobsArgs, ModelArgs};
 use super::printer::Printer;
 use super::progress::Bars;
 use crate::error::{Error, ExitStatus, Result};
@@ -26,15 +26,23 @@ pub struct AskArgs {
     #[command(flatten)]
     pub generation: GenerationArgs,
     #[command(flatten)]
+    pub logprobs: LogprobsArgs,
+    #[command(flatten)]
     pub sampling: ClipSamplingArgs,
 }
 
 pub fn run(args: &AskArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
-    if args.generation.logprobs.is_some() && !args.json {
+    if args.logprobs.logprobs.is_some() && !args.json {
         return Err(Error::usage("--logprobs needs --json"));
     }
     let mut bars = Bars::new(quiet);
-    let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let mut session = Answering::open(
+        &args.model,
+        &args.generation,
+        args.logprobs.logprobs,
+        &args.sampling,
+        &mut bars,
+    )?;
     // The video as it is before it is read.
     let inputs = session.inputs(&args.video, &args.questions);
     let mut prepared = session.pipeline.prepare(&args.video, &session.clips)?;

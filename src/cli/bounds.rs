@@ -40,6 +40,28 @@ where
     }
 }
 
+/// The generation settings' ranges, for their flags and for `apollo serve`'s requests alike.
+pub fn temperature() -> impl Fn(&str) -> Result<f32, String> + Clone + Send + Sync + 'static {
+    number(0.0f32, Low::Included, 100.0)
+}
+
+pub fn top_p() -> impl Fn(&str) -> Result<f32, String> + Clone + Send + Sync + 'static {
+    number(0.0f32, Low::Excluded, 1.0)
+}
+
+pub fn repetition_penalty() -> impl Fn(&str) -> Result<f32, String> + Clone + Send + Sync + 'static
+{
+    number(0.0f32, Low::Excluded, 100.0)
+}
+
+pub fn max_new_tokens() -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    number(1usize, Low::Included, 1 << 20)
+}
+
+pub fn logprobs() -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    number(0usize, Low::Included, 20)
+}
+
 /// `--video-size WxH`: even sides from 16 to 7680 (8K), as the H.264 encoder takes them.
 pub fn frame_size(text: &str) -> Result<(usize, usize), String> {
     let side = number(16usize, Low::Included, 7680);

@@ -5,7 +5,7 @@
 //! questions. With a shard, only its videos; a summary line at the end, and with
 //! --output-dir the shard's manifest.
 
-use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::args::{Answering, ClipSamplingArgs, GenerationArgs, LogprobsArgs, ModelArgs};
 use super::check_folder_flag;
 use super::printer::{note, report, Printer};
 use super::progress::Bars;
@@ -50,6 +50,8 @@ pub struct CaptionArgs {
     #[command(flatten)]
     pub generation: GenerationArgs,
     #[command(flatten)]
+    pub logprobs: LogprobsArgs,
+    #[command(flatten)]
     pub sampling: ClipSamplingArgs,
     #[command(flatten)]
     pub shard: ShardArgs,
@@ -76,7 +78,13 @@ pub fn run(args: &CaptionArgs, quiet: bool, out: &mut Printer) -> Result<ExitSta
         remove_if_there(file)?;
     }
     let mut bars = Bars::new(quiet);
-    let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let mut session = Answering::open(
+        &args.model,
+        &args.generation,
+        args.logprobs.logprobs,
+        &args.sampling,
+        &mut bars,
+    )?;
     let mut status = ExitStatus::Success;
     let several = args.questions.len() > 1;
     let mut tally = Tally::start(videos.len());

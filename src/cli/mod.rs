@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod man;
 pub mod printer;
 pub mod progress;
+pub mod serve;
 pub mod shard;
 
 use crate::error::{Error, ExitStatus, Result};
@@ -58,6 +59,8 @@ pub enum Command {
     Caption(caption::CaptionArgs),
     /// Talk about a video: questions and follow-ups, the video encoded once.
     Chat(chat::ChatArgs),
+    /// Serve the model over HTTP with OpenAI's chat completions API (video_url parts).
+    Serve(serve::ServeArgs),
     /// Show or clear the encoded-video cache.
     Cache(cache::CacheArgs),
     /// Show a video's metadata, the clips Apollo samples from it and its video prompt.
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Ask(args) => ask::run(&args, cli.quiet, out),
         Command::Caption(args) => caption::run(&args, cli.quiet, out),
         Command::Chat(args) => chat::run(&args, cli.quiet, out),
+        Command::Serve(args) => serve::run(&args, cli.quiet),
         Command::Cache(args) => cache::run(&args, out),
         Command::Download(args) => download::run(&args, cli.quiet, out),
         Command::Bench(args) => bench::run(&args, cli.quiet, out),
@@ -144,10 +148,8 @@ mod tests {
         let g = &a.generation;
         assert_eq!((g.temperature, g.top_p, g.top_k), (0.5, 0.9, Some(5)));
         assert_eq!(g.repetition_penalty, Some(1.1));
-        assert_eq!(
-            (g.max_new_tokens, g.seed, g.logprobs),
-            (9, Some(3), Some(2))
-        );
+        assert_eq!((g.max_new_tokens, g.seed), (9, Some(3)));
+        assert_eq!(a.logprobs.logprobs, Some(2));
         let Command::Inspect(i) = parse(&[
             "inspect",
             "v.mp4",

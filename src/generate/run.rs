@@ -1,6 +1,7 @@
 //! The decoding loop: prefill the prompt (in its blocks, reusing those the KV cache holds),
-//! then one token at a time through the KV cache until an eos id, the stop string, the token
-//! limit, the end of the context or an interruption (Ctrl-C in `apollo chat`).
+//! then one token at a time through the KV cache until an eos id, a stop string, the token
+//! limit, the end of the context or an interruption (Ctrl-C in `apollo chat`, a client gone in
+//! `apollo serve`).
 
 use super::logprobs::{token_logprob, TokenLogprob};
 use super::sampler::{TokenSampler, TokenSampling};
@@ -25,6 +26,8 @@ pub struct GenerateOptions {
     pub eos_token_ids: Vec<TokenId>,
     /// Positions the model can hold, prompt included.
     pub context_length: usize,
+    /// Stop strings besides the model's own (OpenAI's `stop`); none is empty.
+    pub stop: Vec<String>,
 }
 
 impl GenerateOptions {
@@ -44,6 +47,7 @@ impl GenerateOptions {
             logprobs: None,
             eos_token_ids: Vec::new(),
             context_length,
+            stop: Vec::new(),
         }
     }
 }
@@ -52,11 +56,11 @@ impl GenerateOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Finish {
-    /// An eos id or the stop string.
+    /// An eos id or a stop string.
     Stop,
     /// `max_new_tokens` or the end of the context.
     Length,
-    /// Stopped by the user (Ctrl-C in `apollo chat`).
+    /// Stopped by the user (Ctrl-C in `apollo chat`) or a client gone (`apollo serve`).
     Interrupted,
 }
 
@@ -87,7 +91,10 @@ pub fn generate(
 ) -> Result<Generation> {
     let prompt_len = *prompt.ends.last().unwrap_or(&0);
     let mut sampler = TokenSampler::new(options.sampling, options.seed);
-    let mut stream = TextStream::new(|ids: &[TokenId]| tokenizer.decode(ids), STOP_STRING);
+    let stops = std::iter::once(STOP_STRING.to_string())
+        .chain(options.stop.iter().cloned())
+        .collect();
+    let mut stream = TextStream::new(|ids: &[TokenId]| tokenizer.decode(ids), stops);
     let mut ids = Vec::new();
     // The answer is exactly what was streamed.
     let mut text = String::new();

@@ -4,8 +4,9 @@
 //! print U+FFFD for a character that the next token completes. Instead the whole answer is
 //! decoded after each token and only its settled part is emitted: text that no later token
 //! can change. The emitted pieces add up exactly to the final answer, which is the reference's
-//! `decode(ids, skip_special_tokens=True).strip()`, cut before the stop string if the model
-//! spelled it out in plain text.
+//! `decode(ids, skip_special_tokens=True).strip()`, cut before the first stop string (the
+//! model's own, should it spell it out in plain text, or one a caller added, as OpenAI's
+//! `stop` asks).
 
 use crate::error::Result;
 use crate::model::TokenId;
@@ -13,7 +14,7 @@ use crate::model::TokenId;
 pub struct TextStream<D> {
     decode: D,
     ids: Vec<TokenId>,
-    stop: String,
+    stops: Vec<String>,
     /// Bytes of the answer already handed out.
     emitted: usize,
     stopped: bool,
@@ -24,17 +25,18 @@ pub struct TextStream<D> {
 pub struct Step {
     /// Newly settled text, possibly empty.
     pub text: String,
-    /// The stop string appeared: the answer is complete.
+    /// A stop string appeared: the answer is complete.
     pub stopped: bool,
 }
 
 impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
-    /// `decode` turns ids into text with special tokens skipped; `stop` ends the answer.
-    pub fn new(decode: D, stop: &str) -> Self {
+    /// `decode` turns ids into text with special tokens skipped; any of `stops` (none empty)
+    /// ends the answer.
+    pub fn new(decode: D, stops: Vec<String>) -> Self {
         Self {
             decode,
             ids: Vec::new(),
-            stop: stop.to_string(),
+            stops,
             emitted: 0,
             stopped: false,
         }
@@ -44,7 +46,7 @@ impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
     pub fn push(&mut self, id: TokenId) -> Result<Step> {
         self.ids.push(id);
         let full = (self.decode)(&self.ids)?;
-        if let Some(at) = full.find(&self.stop) {
+        if let Some(at) = self.stops.iter().filter_map(|s| full.find(s.as_str())).min() {
             self.stopped = true;
             let answer = full[..at].trim();
             return Ok(Step {
@@ -52,7 +54,7 @@ impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
                 stopped: true,
             });
         }
-        let text = settled(full.trim_start(), &self.stop);
+        let text = settled(full.trim_start(), &self.stops);
         Ok(Step {
             text: self.take(text),
             stopped: false,
@@ -79,8 +81,8 @@ impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
 
 /// `text` without what later tokens may still change: a trailing U+FFFD (a character whose
 /// remaining bytes may follow), trailing whitespace (dropped if the answer ends there), and a
-/// tail that may grow into the stop string.
-fn settled<'a>(text: &'a str, stop: &str) -> &'a str {
+/// tail that may grow into a stop string.
+fn settled<'a>(text: &'a str, stops: &[String]) -> &'a str {
     let mut end = text.len();
     loop {
         let before = end;
@@ -89,12 +91,15 @@ fn settled<'a>(text: &'a str, stop: &str) -> &'a str {
             .trim_end_matches(|c: char| c == char::REPLACEMENT_CHARACTER || c.is_whitespace())
             .len();
         let t = &text[..end];
-        if let Some(n) = (1..stop.len().min(t.len() + 1))
-            .rev()
-            .find(|&n| stop.is_char_boundary(n) && t.ends_with(&stop[..n]))
-        {
-            end -= n;
-        }
+        end -= stops
+            .iter()
+            .filter_map(|stop| {
+                (1..stop.len().min(t.len() + 1))
+                    .rev()
+                    .find(|&n| stop.is_char_boundary(n) && t.ends_with(&stop[..n]))
+            })
+            .max()
+            .unwrap_or(0);
         if end == before {
             return &text[..end];
         }
@@ -120,7 +125,12 @@ mod tests {
 
     /// Streams `ids` one at a time; returns the pieces and whether the stop string ended it.
     fn stream(tok: &PromptTokenizer, ids: &[u32]) -> (Vec<String>, bool) {
-        let mut s = TextStream::new(|ids: &[u32]| tok.decode(ids), "<|im_end|>");
+        stream_with(tok, ids, &["<|im_end|>"])
+    }
+
+    fn stream_with(tok: &PromptTokenizer, ids: &[u32], stops: &[&str]) -> (Vec<String>, bool) {
+        let stops = stops.iter().map(|s| s.to_string()).collect();
+        let mut s = TextStream::new(|ids: &[u32]| tok.decode(ids), stops);
         let mut pieces = Vec::new();
         for &id in ids {
             let step = s.push(id).unwrap();
@@ -197,12 +207,31 @@ mod tests {
 
     #[test]
     fn settled_holds_back_what_may_change() {
-        assert_eq!(settled("ab\u{FFFD}", "<|x|>"), "ab");
-        assert_eq!(settled("ab  \n", "<|x|>"), "ab");
-        assert_eq!(settled("ab <|", "<|x|>"), "ab");
-        assert_eq!(settled("ab <|x|", "<|x|>"), "ab");
-        assert_eq!(settled("ab <", "<|x|>"), "ab");
-        assert_eq!(settled("a|", "<|x|>"), "a|");
-        assert_eq!(settled("", "<|x|>"), "");
+        let stop = ["<|x|>".to_string()];
+        assert_eq!(settled("ab\u{FFFD}", &stop), "ab");
+        assert_eq!(settled("ab  \n", &stop), "ab");
+        assert_eq!(settled("ab <|", &stop), "ab");
+        assert_eq!(settled("ab <|x|", &stop), "ab");
+        assert_eq!(settled("ab <", &stop), "ab");
+        assert_eq!(settled("a|", &stop), "a|");
+        assert_eq!(settled("", &stop), "");
+        // With several, the longest tail that may grow into any of them.
+        let stops = ["<|x|>".to_string(), "|y".to_string(), "a| z".to_string()];
+        assert_eq!(settled("a|", &stops), "");
+        assert_eq!(settled("ba| ", &stops), "b");
+        assert_eq!(settled("b|", &stops), "b");
+    }
+
+    #[test]
+    fn an_added_stop_string_ends_the_answer_before_it_at_its_first_place() {
+        let tok = tokenizer();
+        let ids = ids(&tok, "One dog. Two cats. Three dogs.");
+        let (pieces, stopped) = stream_with(&tok, &ids, &["<|im_end|>", "cats", "dog"]);
+        assert!(stopped);
+        assert_eq!(pieces.concat(), "One");
+        let (pieces, stopped) = stream_with(&tok, &ids, &["<|im_end|>", "Two"]);
+        assert!(stopped);
+        assert_eq!(pieces.concat(), "One dog.");
+        assert!(pieces.iter().all(|p| !p.contains('T')), "{pieces:?}");
     }
 }

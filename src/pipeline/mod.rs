@@ -203,7 +203,14 @@ impl Pipeline {
         earlier: &[Exchange],
         question: &str,
     ) -> Result<Prompt> {
-        let chat = ChatPrompt::turn(&prepared.video_prompt, earlier, question);
+        self.chat_prompt(
+            prepared,
+            ChatPrompt::turn(&prepared.video_prompt, earlier, question),
+        )
+    }
+
+    /// `chat`, a prompt about `prepared`, tokenised and cut into blocks.
+    pub fn chat_prompt(&self, prepared: &Prepared, chat: ChatPrompt) -> Result<Prompt> {
         let chunks = self.tokenizer.tokenize_chat(&chat)?;
         let ends = block_ends(&chunks, &self.assistant_header)?;
         tracing::debug!(

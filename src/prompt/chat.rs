@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-/// The system turn, as `conv_qwen.system + sep + "\n"` writes it (note the blank line).
-const SYSTEM: &str =
-    "<|im_start|>system\n\nYou are a helpful vision-language assistant.<|im_end|>\n";
+/// The system turn's header, and the reference's system text after it: the system turn is
+/// `conv_qwen.system + sep + "\n"` (note the blank line the text begins with).
+const SYSTEM_HEADER: &str = "<|im_start|>system\n";
+const DEFAULT_SYSTEM: &str = "\nYou are a helpful vision-language assistant.";
 
 /// The roles' headers and the separator that ends each message.
 const USER: &str = "<|im_start|>user";
@@ -27,7 +28,7 @@ pub fn user_message(video_prompt: &str, question: &str) -> String {
 
 /// The whole prompt, ending with the assistant turn opened.
 pub fn chat_prompt(message: &str) -> String {
-    ChatPrompt::conversation(message, 0..0, &[]).text
+    ChatPrompt::conversation(None, message, 0..0, &[]).text
 }
 
 /// One earlier exchange of a conversation: the question and the answer as it was shown
@@ -58,6 +59,17 @@ impl ChatPrompt {
     /// The prompt of `question` after the `earlier` exchanges: only the first user message
     /// carries the video prompt, as in the reference.
     pub fn turn(video_prompt: &str, earlier: &[Exchange], question: &str) -> Self {
+        Self::with_system(None, video_prompt, earlier, question)
+    }
+
+    /// [`ChatPrompt::turn`] with `system` (plain text, as a ChatML template writes a system
+    /// message) in place of the reference's system text, or that text for `None`.
+    pub fn with_system(
+        system: Option<&str>,
+        video_prompt: &str,
+        earlier: &[Exchange],
+        question: &str,
+    ) -> Self {
         let first = earlier.first().map_or(question, |e| e.question.as_str());
         let message = user_message(video_prompt, first);
         let first_question = message.len() - first.len()..message.len();
@@ -71,17 +83,24 @@ impl ChatPrompt {
         if !earlier.is_empty() {
             rest.push(question);
         }
-        Self::conversation(&message, first_question, &rest)
+        Self::conversation(system, &message, first_question, &rest)
     }
 
     /// `conv_qwen.get_prompt()` for the first user `message` and the messages after it, which
     /// alternate assistant, user, ... and end with a user message: for each message its role,
     /// "\n", the message and "<|im_end|>\n" (an empty one gets its role and "\n" alone, as
     /// the reference's `if message:` has it), then the open assistant turn. `plain` is the
-    /// user's part of the first message; every later message is plain text as a whole.
-    fn conversation(message: &str, plain: Range<usize>, rest: &[&str]) -> Self {
-        let mut text = SYSTEM.to_string();
+    /// user's part of the first message; every later message, and a `system` text given, is
+    /// plain text as a whole.
+    fn conversation(system: Option<&str>, message: &str, plain: Range<usize>, rest: &[&str]) -> Self {
+        let mut text = SYSTEM_HEADER.to_string();
         let mut ranges = Vec::new();
+        if let Some(system) = system {
+            ranges.push(text.len()..text.len() + system.len());
+        }
+        text.push_str(system.unwrap_or(DEFAULT_SYSTEM));
+        text.push_str(STOP_STRING);
+        text.push('\n');
         let messages = std::iter::once(message).chain(rest.iter().copied());
         for (n, message) in messages.enumerate() {
             text.push_str(if n % 2 == 0 { USER } else { ASSISTANT });
@@ -161,6 +180,31 @@ mod tests {
         assert_eq!(
             ChatPrompt::turn("VIDEO", &[], "Q"),
             ChatPrompt::new("VIDEO", "Q")
+        );
+    }
+
+    #[test]
+    fn a_system_text_takes_the_place_of_the_reference_one_as_plain_text() {
+        let earlier = [Exchange {
+            question: "Q1".into(),
+            answer: "A1".into(),
+        }];
+        let chat = ChatPrompt::with_system(Some("Be <|im_end|> brief."), "VIDEO", &earlier, "Q2");
+        assert_eq!(
+            chat.text,
+            "<|im_start|>system\nBe <|im_end|> brief.<|im_end|>\n\
+             <|im_start|>user\nVIDEO\n\nQ1<|im_end|>\n\
+             <|im_start|>assistant\nA1<|im_end|>\n\
+             <|im_start|>user\nQ2<|im_end|>\n\
+             <|im_start|>assistant\n"
+        );
+        assert_eq!(
+            chat.plain_texts().collect::<Vec<_>>(),
+            ["Be <|im_end|> brief.", "Q1", "A1", "Q2"]
+        );
+        assert_eq!(
+            ChatPrompt::with_system(None, "VIDEO", &earlier, "Q2"),
+            ChatPrompt::turn("VIDEO", &earlier, "Q2")
         );
     }
 }

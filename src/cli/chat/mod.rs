@@ -7,7 +7,7 @@
 
 mod input;
 
-use super::args::{Answering, ClipSamplingArgs, GenerationArgs, ModelArgs};
+use super::args::{Answering, ClipSamplingArgs, GenerationArgs, LogprobsArgs, ModelArgs};
 use super::printer::{note, report, Printer};
 use super::progress::Bars;
 use crate::error::{Error, ExitStatus, Kind, Result};
@@ -34,6 +34,8 @@ pub struct ChatArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub generation: GenerationArgs,
+    #[command(flatten)]
+    pub logprobs: LogprobsArgs,
     #[command(flatten)]
     pub sampling: ClipSamplingArgs,
 }
@@ -67,12 +69,18 @@ impl<'a> Command<'a> {
 }
 
 pub fn run(args: &ChatArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatus> {
-    if args.generation.logprobs.is_some() && !args.json {
+    if args.logprobs.logprobs.is_some() && !args.json {
         return Err(Error::usage("--logprobs needs --json"));
     }
     let terminal = std::io::stdin().is_terminal();
     let mut bars = Bars::new(quiet);
-    let mut session = Answering::open(&args.model, &args.generation, &args.sampling, &mut bars)?;
+    let mut session = Answering::open(
+        &args.model,
+        &args.generation,
+        args.logprobs.logprobs,
+        &args.sampling,
+        &mut bars,
+    )?;
     let interrupt = Arc::new(AtomicBool::new(false));
     if terminal {
         // Ctrl-C sets the flag, which stops the answer; a second one before the flag is
