@@ -192,30 +192,6 @@ impl Drop for Tmux {
     }
 }
 
-/// The tiny checkpoint made to talk without end: no eos id, the end-of-turn token renamed (so
-/// neither it nor its text stops an answer) and a long context, so that an answer is still
-/// streaming when Ctrl-C comes.
-fn endless_checkpoint(dir: &Path) -> PathBuf {
-    let model = common::copy_of_tiny(dir);
-    let edit = |file: &str, f: &dyn Fn(&mut Value)| {
-        let path = model.join(file);
-        let mut json: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        f(&mut json);
-        std::fs::write(&path, json.to_string()).unwrap();
-    };
-    edit("llm/config.json", &|c| {
-        c["max_position_embeddings"] = 1_000_000.into()
-    });
-    edit("llm/generation_config.json", &|g| {
-        g["eos_token_id"] = Value::Array(vec![])
-    });
-    let tokenizer = model.join("llm/tokenizer.json");
-    let text = std::fs::read_to_string(&tokenizer).unwrap();
-    std::fs::write(&tokenizer, text.replace("<|im_end|>", "<|im_fin|>")).unwrap();
-    model
-}
-
 #[test]
 fn on_a_terminal_ctrl_c_stops_an_answer_and_the_session_goes_on() {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -223,7 +199,7 @@ fn on_a_terminal_ctrl_c_stops_an_answer_and_the_session_goes_on() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let model = endless_checkpoint(dir.path());
+    let model = common::endless_checkpoint(dir.path());
     let video = common::real_video("bikes.mp4");
     let tmux = Tmux {
         socket: format!("apollo-test-{}", std::process::id()),

@@ -6,7 +6,7 @@ use super::bounds::{number, Low};
 use super::progress::Bars;
 use crate::cache::size::parse_size;
 use crate::error::{Error, ExitStatus, Result};
-use crate::serve::video_source::Policy;
+use crate::serve::video_source::{Policy, Timeouts};
 use crate::serve::{self, Config};
 use clap::Args;
 use std::path::PathBuf;
@@ -21,13 +21,19 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Every request but GET /health must carry `Authorization: Bearer KEY`.
-    #[arg(long, value_name = "KEY", env = "APOLLO_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "APOLLO_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
     /// A directory whose videos requests may name by path (links and .. resolved first);
     /// give it several times for several. Without it, no local path is read.
     #[arg(long = "allowed-dir", value_name = "DIR")]
     pub allowed_dirs: Vec<PathBuf>,
-    /// Fetch http(s) video URLs (with timeouts and --max-video-size); refused without it.
+    /// Fetch http(s) video URLs (10 s to connect, 30 s between reads, 5 minutes in all, at
+    /// most --max-video-size); refused without it.
     #[arg(long)]
     pub allow_remote: bool,
     /// Requests that may wait while one is answered, 1 to 4096; more are refused with 429.
@@ -54,7 +60,9 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<ExitStatus> {
         .iter()
         .map(|dir| match std::fs::canonicalize(dir) {
             Ok(real) if real.is_dir() => Ok(real),
-            Ok(_) => Err(Error::usage(format!("--allowed-dir {dir:?} is not a directory"))),
+            Ok(_) => Err(Error::usage(format!(
+                "--allowed-dir {dir:?} is not a directory"
+            ))),
             Err(e) => Err(Error::usage(format!("--allowed-dir {dir:?}: {e}"))),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -66,7 +74,13 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<ExitStatus> {
         ));
     }
     let mut bars = Bars::new(quiet);
-    let session = Answering::open(&args.model, &args.generation, None, &args.sampling, &mut bars)?;
+    let session = Answering::open(
+        &args.model,
+        &args.generation,
+        None,
+        &args.sampling,
+        &mut bars,
+    )?;
     let config = Config {
         host: args.host.clone(),
         port: args.port,
@@ -75,6 +89,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<ExitStatus> {
             allowed_dirs,
             allow_remote: args.allow_remote,
             max_video_bytes: args.max_video_size,
+            timeouts: Timeouts::default(),
         },
         max_queue: args.max_queue,
         max_request_bytes,

@@ -46,7 +46,12 @@ impl<D: Fn(&[TokenId]) -> Result<String>> TextStream<D> {
     pub fn push(&mut self, id: TokenId) -> Result<Step> {
         self.ids.push(id);
         let full = (self.decode)(&self.ids)?;
-        if let Some(at) = self.stops.iter().filter_map(|s| full.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter_map(|s| full.find(s.as_str()))
+            .min()
+        {
             self.stopped = true;
             let answer = full[..at].trim();
             return Ok(Step {

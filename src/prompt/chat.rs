@@ -92,7 +92,12 @@ impl ChatPrompt {
     /// the reference's `if message:` has it), then the open assistant turn. `plain` is the
     /// user's part of the first message; every later message, and a `system` text given, is
     /// plain text as a whole.
-    fn conversation(system: Option<&str>, message: &str, plain: Range<usize>, rest: &[&str]) -> Self {
+    fn conversation(
+        system: Option<&str>,
+        message: &str,
+        plain: Range<usize>,
+        rest: &[&str],
+    ) -> Self {
         let mut text = SYSTEM_HEADER.to_string();
         let mut ranges = Vec::new();
         if let Some(system) = system {

@@ -64,7 +64,13 @@ mod tests {
         let key = ApiKey::new("s3cret");
         assert!(key.admits(&with("Bearer s3cret")));
         assert!(key.admits(&with("bearer s3cret")));
-        for wrong in ["Bearer s3cre", "Bearer s3cret ", "Basic s3cret", "s3cret", "Bearer"] {
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3cret ",
+            "Basic s3cret",
+            "s3cret",
+            "Bearer",
+        ] {
             assert!(!key.admits(&with(wrong)), "{wrong}");
         }
         assert!(!key.admits(&HeaderMap::new()));

@@ -127,7 +127,8 @@ async fn serve(session: Answering, config: Config) -> Result<ExitStatus> {
     let address = listener
         .local_addr()
         .map_err(|e| Error::runtime(None, format!("cannot read the listening address: {e}")))?;
-    let cannot_handle = |e: std::io::Error| Error::runtime(None, format!("cannot handle signals: {e}"));
+    let cannot_handle =
+        |e: std::io::Error| Error::runtime(None, format!("cannot handle signals: {e}"));
     let signals = [
         signal(SignalKind::terminate()).map_err(cannot_handle)?,
         signal(SignalKind::interrupt()).map_err(cannot_handle)?,
@@ -171,11 +172,21 @@ async fn serve(session: Answering, config: Config) -> Result<ExitStatus> {
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(stopping(Arc::clone(&state), signals))
         .into_future();
-    let server = tokio::spawn(server);
-    match load.await {
-        Ok(Ok(())) => state.log.line(format!("ready at http://{address}, serving {described}")),
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(Error::runtime(None, "the model's thread stopped while loading")),
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        // First: a load that failed ends the thread, which stops the server too.
+        biased;
+        loaded = load => match loaded {
+            // Even with -q: with --port 0 it is the only place the port is told.
+            Ok(Ok(())) => note(format!("apollo serve: ready at http://{address}, serving {described}")),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Error::runtime(None, "the model's thread stopped while loading")),
+        },
+        // A signal while the model loads: nothing is in hand.
+        _ = &mut server => {
+            state.log.line("stopped before the model was loaded");
+            return Ok(ExitStatus::Success);
+        }
     }
     server
         .await
@@ -211,7 +222,9 @@ async fn stopping(state: Arc<AppState>, [mut term, mut int]: [Signal; 2]) {
         }
     }
     state.closing.store(true, Ordering::Relaxed);
-    state.log.line("shutting down: finishing the requests in hand (a second signal stops at once)");
+    state
+        .log
+        .line("shutting down: finishing the requests in hand (a second signal stops at once)");
     let log = Arc::clone(&state);
     tokio::spawn(async move {
         tokio::select! {

@@ -51,10 +51,16 @@ pub struct Limits<'a> {
 
 /// Reads `body` as a chat completions request.
 pub fn check(body: &[u8], limits: &Limits) -> Result<Checked, ApiError> {
-    let request: ChatRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not a chat completions request: {e}")))?;
+    let request: ChatRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not a chat completions request: {e}"))
+    })?;
     match request.model.as_deref() {
-        None => return Err(ApiError::invalid("model", "missing: name the model, e.g. as GET /v1/models lists it")),
+        None => {
+            return Err(ApiError::invalid(
+                "model",
+                "missing: name the model, e.g. as GET /v1/models lists it",
+            ))
+        }
         Some(m) if m != limits.model => {
             return Err(ApiError::not_found(format!(
                 "the model {m:?} does not exist: this server serves {:?}",
@@ -65,13 +71,19 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Checked, ApiError> {
         Some(_) => {}
     }
     if let Some(n) = request.n.filter(|&n| n != 1) {
-        return Err(ApiError::invalid("n", format!("{n} choices asked: apollo gives one (n = 1)")));
+        return Err(ApiError::invalid(
+            "n",
+            format!("{n} choices asked: apollo gives one (n = 1)"),
+        ));
     }
     let conversation = conversation(&request.messages)?;
     let (options, seed_asked) = options(&request, limits)?;
     let stream = request.stream.unwrap_or(false);
     if request.stream_options.is_some() && !stream {
-        return Err(ApiError::invalid("stream_options", "only allowed with stream: true"));
+        return Err(ApiError::invalid(
+            "stream_options",
+            "only allowed with stream: true",
+        ));
     }
     Ok(Checked {
         conversation,
@@ -83,7 +95,10 @@ pub fn check(body: &[u8], limits: &Limits) -> Result<Checked, ApiError> {
 }
 
 /// The generation settings: the server's, with the request's in their place.
-fn options(request: &ChatRequest, limits: &Limits) -> Result<(GenerateOptions, Option<u64>), ApiError> {
+fn options(
+    request: &ChatRequest,
+    limits: &Limits,
+) -> Result<(GenerateOptions, Option<u64>), ApiError> {
     let mut options = limits.defaults.clone();
     let sampling = &mut options.sampling;
     // Each value goes through the flag's own parser, so that a request and the flag with the
@@ -98,7 +113,8 @@ fn options(request: &ChatRequest, limits: &Limits) -> Result<(GenerateOptions, O
         sampling.top_p = ranged("top_p", p, &bounds::top_p())?;
     }
     if let Some(r) = request.repetition_penalty {
-        sampling.repetition_penalty = ranged("repetition_penalty", r, &bounds::repetition_penalty())?;
+        sampling.repetition_penalty =
+            ranged("repetition_penalty", r, &bounds::repetition_penalty())?;
     }
     if let Some(k) = request.top_k {
         let vocab = limits.vocab_size;
@@ -138,7 +154,12 @@ fn options(request: &ChatRequest, limits: &Limits) -> Result<(GenerateOptions, O
 
 /// `stop`: a string or a list of up to four, none empty.
 fn stops(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
-    let bad = || ApiError::invalid("stop", format!("expected a string or a list of 1 to {MAX_STOPS} strings, none empty"));
+    let bad = || {
+        ApiError::invalid(
+            "stop",
+            format!("expected a string or a list of 1 to {MAX_STOPS} strings, none empty"),
+        )
+    };
     let list = match stop {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) => vec![s.clone()],
@@ -180,13 +201,15 @@ fn content(at: usize, message: &Message) -> Result<Content, ApiError> {
                     "video_url" => videos.push(
                         part.pointer("/video_url/url")
                             .and_then(Value::as_str)
-                            .ok_or_else(|| bad("a video_url part needs \"video_url\": {\"url\": ...}".into()))?
+                            .ok_or_else(|| {
+                                bad("a video_url part needs \"video_url\": {\"url\": ...}".into())
+                            })?
                             .to_string(),
                     ),
                     other => {
                         return Err(bad(format!(
-                            "content parts of type {other:?} are not supported: text and video_url are"
-                        )))
+                        "content parts of type {other:?} are not supported: text and video_url are"
+                    )))
                     }
                 }
             }
@@ -227,7 +250,11 @@ fn conversation(messages: &[Message]) -> Result<Conversation, ApiError> {
                 )))
             }
         }
-        let want = if turns.len() % 2 == 0 { "user" } else { "assistant" };
+        let want = if turns.len() % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        };
         if message.role != want {
             return Err(bad(format!(
                 "message {at} is from the {}, where the {want}'s turn is: user and assistant \
@@ -249,7 +276,11 @@ fn conversation(messages: &[Message]) -> Result<Conversation, ApiError> {
     }
     let video_url = match videos.len() {
         1 => videos.remove(0),
-        0 => return Err(bad("no video: put a video_url part in the first user message".into())),
+        0 => {
+            return Err(bad(
+                "no video: put a video_url part in the first user message".into(),
+            ))
+        }
         n => {
             return Err(bad(format!(
                 "{n} videos: apollo answers about one video per conversation"
@@ -346,11 +377,25 @@ mod tests {
                 json!([user(json!([video("/a")])), {"role": "assistant", "content": "x"}, user(json!([video("/a")]))]),
                 "first user message",
             ),
-            (json!([user(json!([video("/a")])), user(json!("again"))]), "take turns"),
-            (json!([user(json!([video("/a")])), {"role": "assistant", "content": "x"}]), "last message"),
-            (json!([user(json!([video("/a")])), {"role": "system", "content": "x"}, user(json!("q"))]), "must come first"),
+            (
+                json!([user(json!([video("/a")])), user(json!("again"))]),
+                "take turns",
+            ),
+            (
+                json!([user(json!([video("/a")])), {"role": "assistant", "content": "x"}]),
+                "last message",
+            ),
+            (
+                json!([user(json!([video("/a")])), {"role": "system", "content": "x"}, user(json!("q"))]),
+                "must come first",
+            ),
             (json!([{"role": "tool", "content": "x"}]), "role \"tool\""),
-            (json!([user(json!([{"type": "image_url", "image_url": {"url": "x"}}]))]), "\"image_url\" are not supported"),
+            (
+                json!([user(
+                    json!([{"type": "image_url", "image_url": {"url": "x"}}])
+                )]),
+                "\"image_url\" are not supported",
+            ),
             (json!([user(json!(null))]), "a string or a list"),
             (json!([]), "last message"),
         ];
@@ -362,7 +407,8 @@ mod tests {
 
     #[test]
     fn settings_are_checked_against_the_command_lines_ranges() {
-        let messages = json!([{"role": "user", "content": [video("/a"), {"type": "text", "text": "q"}]}]);
+        let messages =
+            json!([{"role": "user", "content": [video("/a"), {"type": "text", "text": "q"}]}]);
         let ok = |extra: Value| check_json(request(messages.clone(), extra)).unwrap();
         let checked = ok(json!({
             "temperature": 0.7, "top_p": 0.9, "top_k": -1, "repetition_penalty": 1.1,
@@ -373,27 +419,62 @@ mod tests {
         assert_eq!((o.sampling.temperature, o.sampling.top_p), (0.7, 0.9));
         assert_eq!((o.sampling.top_k, o.sampling.repetition_penalty), (0, 1.1));
         assert_eq!((o.max_new_tokens, o.seed, o.logprobs), (9, 5, Some(3)));
-        assert_eq!((checked.seed_asked, checked.stream, checked.include_usage), (Some(5), true, true));
+        assert_eq!(
+            (checked.seed_asked, checked.stream, checked.include_usage),
+            (Some(5), true, true)
+        );
         assert_eq!(o.stop, ["x"]);
-        assert_eq!(ok(json!({"max_tokens": 9, "max_completion_tokens": 7})).options.max_new_tokens, 7);
+        assert_eq!(
+            ok(json!({"max_tokens": 9, "max_completion_tokens": 7}))
+                .options
+                .max_new_tokens,
+            7
+        );
         assert_eq!(ok(json!({"logprobs": true})).options.logprobs, Some(0));
         assert_eq!(ok(json!({"stop": ["a", "b"]})).options.stop, ["a", "b"]);
         assert!(ok(json!({})).options.seed < 1 << 53);
         for (extra, says) in [
-            (json!({"temperature": 101}), "temperature: expected a number from 0 to 100"),
-            (json!({"top_p": 0}), "top_p: expected a number above 0 and at most 1"),
-            (json!({"top_k": 1001}), "top_k: expected -1 or a number from 0 to 1000"),
-            (json!({"repetition_penalty": 0}), "repetition_penalty: expected a number above 0"),
-            (json!({"max_tokens": 0}), "max_tokens: expected a number from 1 to 1048576"),
-            (json!({"max_completion_tokens": 2000000}), "max_completion_tokens: expected"),
-            (json!({"logprobs": true, "top_logprobs": 21}), "top_logprobs: expected a number from 0 to 20"),
+            (
+                json!({"temperature": 101}),
+                "temperature: expected a number from 0 to 100",
+            ),
+            (
+                json!({"top_p": 0}),
+                "top_p: expected a number above 0 and at most 1",
+            ),
+            (
+                json!({"top_k": 1001}),
+                "top_k: expected -1 or a number from 0 to 1000",
+            ),
+            (
+                json!({"repetition_penalty": 0}),
+                "repetition_penalty: expected a number above 0",
+            ),
+            (
+                json!({"max_tokens": 0}),
+                "max_tokens: expected a number from 1 to 1048576",
+            ),
+            (
+                json!({"max_completion_tokens": 2000000}),
+                "max_completion_tokens: expected",
+            ),
+            (
+                json!({"logprobs": true, "top_logprobs": 21}),
+                "top_logprobs: expected a number from 0 to 20",
+            ),
             (json!({"top_logprobs": 2}), "needs logprobs: true"),
             (json!({"n": 2}), "n: 2 choices"),
             (json!({"stop": ""}), "stop: expected"),
             (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop: expected"),
             (json!({"stop": [1]}), "stop: expected"),
-            (json!({"stream_options": {"include_usage": true}}), "only allowed with stream"),
-            (json!({"temperature": "hot"}), "not a chat completions request"),
+            (
+                json!({"stream_options": {"include_usage": true}}),
+                "only allowed with stream",
+            ),
+            (
+                json!({"temperature": "hot"}),
+                "not a chat completions request",
+            ),
             (json!({"seed": -1}), "not a chat completions request"),
         ] {
             let message = error(request(messages.clone(), extra.clone()));

@@ -32,9 +32,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(models))
         .route(HEALTH, get(health))
-        .fallback(|| async { ApiError::not_found("no such route: the API is under /v1").into_response() })
+        .fallback(|| async {
+            ApiError::not_found("no such route: the API is under /v1").into_response()
+        })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), require_key))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ))
         .layer(DefaultBodyLimit::max(state.max_request_bytes))
         .with_state(state)
 }
@@ -182,7 +187,10 @@ fn chunks(
                         role: None,
                         content: Some(text),
                     };
-                    (vec![json(&head.chunk(delta, None))], Some((received, guard)))
+                    (
+                        vec![json(&head.chunk(delta, None))],
+                        Some((received, guard)),
+                    )
                 }
                 Some(Event::Started) => (Vec::new(), Some((received, guard))),
                 Some(Event::Done(record)) => {
@@ -222,7 +230,10 @@ impl AppState {
         if self.closing.load(Ordering::Relaxed) {
             Err(shutting_down())
         } else if !self.ready.load(Ordering::Relaxed) {
-            Err(ApiError::unavailable("the model is loading", "model_loading"))
+            Err(ApiError::unavailable(
+                "the model is loading",
+                "model_loading",
+            ))
         } else {
             Ok(())
         }

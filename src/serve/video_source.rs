@@ -21,11 +21,27 @@ pub struct Policy {
     pub allow_remote: bool,
     /// The most bytes a data URL's or a remote URL's video may have.
     pub max_video_bytes: u64,
+    pub timeouts: Timeouts,
 }
 
-/// Connect and read timeouts of a remote fetch.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a remote fetch may take: to connect, between two reads, and in all, so that a
+/// server that trickles bytes cannot hold the request (and its place in the queue) for long.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+            total: Duration::from_secs(300),
+        }
+    }
+}
 
 /// A video file ready to decode.
 #[derive(Debug)]
@@ -50,7 +66,11 @@ pub fn open(url: &str, policy: &Policy) -> Result<VideoFile, ApiError> {
     }
     let path = match url.strip_prefix("file://") {
         Some(rest) if rest.starts_with('/') => PathBuf::from(percent_decoded(rest)?),
-        Some(_) => return Err(invalid_url("a file URL names no host: file:///absolute/path")),
+        Some(_) => {
+            return Err(invalid_url(
+                "a file URL names no host: file:///absolute/path",
+            ))
+        }
         None if url.starts_with('/') => PathBuf::from(url),
         None => {
             return Err(invalid_url(
@@ -178,8 +198,9 @@ fn fetch(url: &str, policy: &Policy) -> Result<VideoFile, ApiError> {
     }
     let agent = ureq::AgentBuilder::new()
         .try_proxy_from_env(true)
-        .timeout_connect(CONNECT_TIMEOUT)
-        .timeout_read(READ_TIMEOUT)
+        .timeout_connect(policy.timeouts.connect)
+        .timeout_read(policy.timeouts.read)
+        .timeout(policy.timeouts.total)
         .user_agent(concat!("apollo/", env!("CARGO_PKG_VERSION")))
         .build();
     let response = agent.get(url).call().map_err(|e| {
@@ -250,6 +271,7 @@ mod tests {
             allowed_dirs: dirs.iter().map(|d| d.canonicalize().unwrap()).collect(),
             allow_remote: false,
             max_video_bytes: 100,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -271,7 +293,10 @@ mod tests {
         let p = policy(&[&allowed]);
         let url = |rel: &str| format!("{}/{rel}", allowed.display());
         let inside = open(&url("sub/a b.mp4"), &p).unwrap();
-        assert_eq!(inside.path, allowed.canonicalize().unwrap().join("sub/a b.mp4"));
+        assert_eq!(
+            inside.path,
+            allowed.canonicalize().unwrap().join("sub/a b.mp4")
+        );
         let as_file_url = open(&format!("file://{}", url("sub/a%20b.mp4")), &p).unwrap();
         assert_eq!(as_file_url.key, inside.key);
         assert_eq!(status(open(&url("sub/../sub/./a b.mp4"), &p)), 200);
@@ -293,7 +318,12 @@ mod tests {
         assert_eq!(status(open(&url("sub"), &p)), 400);
         // No directory allowed: no local path at all.
         assert_eq!(status(open(&url("sub/a b.mp4"), &policy(&[]))), 403);
-        for bad in ["videos/a.mp4", "file://host/a.mp4", "ftp://x/a.mp4", "file:///a%zz"] {
+        for bad in [
+            "videos/a.mp4",
+            "file://host/a.mp4",
+            "ftp://x/a.mp4",
+            "file:///a%zz",
+        ] {
             assert_eq!(status(open(bad, &p)), 400, "{bad}");
         }
     }
@@ -301,7 +331,10 @@ mod tests {
     #[test]
     fn data_urls_are_decoded_into_a_private_file_that_goes_away() {
         let p = policy(&[]);
-        let url = format!("data:video/mp4;base64,{}", base64::engine::general_purpose::STANDARD.encode(b"frames"));
+        let url = format!(
+            "data:video/mp4;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(b"frames")
+        );
         let video = open(&url, &p).unwrap();
         assert_eq!(std::fs::read(&video.path).unwrap(), b"frames");
         use std::os::unix::fs::PermissionsExt;
@@ -312,10 +345,93 @@ mod tests {
         drop(video);
         assert!(!path.exists());
         let big = format!("data:video/mp4;base64,{}", "A".repeat(200));
-        assert_eq!(open(&big, &p).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
-        for bad in ["data:video/mp4,abc", "data:image/png;base64,AAAA", "data:video/mp4;base64,@@", "data:video/mp4"] {
+        assert_eq!(
+            open(&big, &p).unwrap_err().status,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        for bad in [
+            "data:video/mp4,abc",
+            "data:image/png;base64,AAAA",
+            "data:video/mp4;base64,@@",
+            "data:video/mp4",
+        ] {
             assert_eq!(status(open(bad, &p)), 400, "{bad}");
         }
+    }
+
+    /// A one-connection HTTP server on loopback that answers with `head` and then `body`,
+    /// sending nothing more but keeping the connection open for a while; its URL.
+    fn stalling_server(head: &'static str, body: &'static [u8]) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v.mp4", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request);
+            let _ = socket.write_all(head.as_bytes());
+            let _ = socket.write_all(body);
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        url
+    }
+
+    fn remote(timeouts: Timeouts) -> Policy {
+        Policy {
+            allow_remote: true,
+            timeouts,
+            ..policy(&[])
+        }
+    }
+
+    #[test]
+    fn remote_fetches_are_timed_out_and_size_capped() {
+        let quick = Timeouts {
+            connect: Duration::from_millis(500),
+            read: Duration::from_millis(300),
+            total: Duration::from_secs(3),
+        };
+        // Headers, part of the body, then silence: the read timeout ends it.
+        let url = stalling_server("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", b"12345");
+        let start = std::time::Instant::now();
+        let e = open(&url, &remote(quick)).unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(e.status, StatusCode::BAD_REQUEST, "{e:?}");
+        assert!(
+            e.message.contains("broke off") || e.message.contains("cannot fetch"),
+            "{}",
+            e.message
+        );
+        // The total timeout holds even when every read is quick enough.
+        let slow_reads = Timeouts {
+            total: Duration::from_millis(400),
+            read: Duration::from_secs(10),
+            ..quick
+        };
+        let url = stalling_server("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", b"12345");
+        let start = std::time::Instant::now();
+        assert_eq!(status(open(&url, &remote(slow_reads))), 400);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        // Larger than the cap: said by its Content-Length, or found while reading.
+        let url = stalling_server("HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", b"");
+        assert_eq!(status(open(&url, &remote(quick))), 413);
+        let url = stalling_server("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", &[7u8; 101]);
+        assert_eq!(status(open(&url, &remote(quick))), 413);
+        // A whole body within the cap is kept, named by its content.
+        let url = stalling_server("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", b"frames");
+        let video = open(&url, &remote(quick)).unwrap();
+        assert_eq!(std::fs::read(&video.path).unwrap(), b"frames");
+        assert!(video.key.starts_with("sha256:"), "{}", video.key);
+        let url = stalling_server("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", b"");
+        let e = open(&url, &remote(quick)).unwrap_err();
+        assert!(e.message.contains("HTTP 404"), "{}", e.message);
     }
 
     #[test]

@@ -73,7 +73,10 @@ impl Worker {
     /// Loads the model (saying how that went on `loaded`), then answers jobs until the queue
     /// closes.
     pub fn run(mut self, mut jobs: mpsc::Receiver<Job>, loaded: oneshot::Sender<Result<()>>) {
-        let load = self.session.pipeline.load(&mut Bars::new(self.state.log.quiet));
+        let load = self
+            .session
+            .pipeline
+            .load(&mut Bars::new(self.state.log.quiet));
         let failed = load.is_err();
         // The server goes down if nobody waits for this.
         let _ = loaded.send(load);
@@ -83,7 +86,10 @@ impl Worker {
         self.state.ready.store(true, Ordering::Relaxed);
         while let Some(job) = jobs.blocking_recv() {
             if job.cancel.load(Ordering::Relaxed) {
-                self.state.log.line(format!("{}: the client went away while queued: skipped", job.id));
+                self.state.log.line(format!(
+                    "{}: the client went away while queued: skipped",
+                    job.id
+                ));
                 continue;
             }
             let start = Instant::now();
@@ -111,7 +117,12 @@ impl Worker {
                     Event::Done(Box::new(record))
                 }
                 Err(e) => {
-                    self.state.log.line(format!("{}: {}: {}", job.id, e.status.as_u16(), e.message));
+                    self.state.log.line(format!(
+                        "{}: {}: {}",
+                        job.id,
+                        e.status.as_u16(),
+                        e.message
+                    ));
                     Event::Failed(e)
                 }
             };
@@ -133,7 +144,9 @@ impl Worker {
             &c.earlier,
             &c.question,
         );
-        let prompt = pipeline.chat_prompt(&current.prepared, chat).map_err(failed)?;
+        let prompt = pipeline
+            .chat_prompt(&current.prepared, chat)
+            .map_err(failed)?;
         let context = pipeline.context_length();
         if prompt.positions() >= context {
             return Err(ApiError::bad_request(format!(
@@ -146,12 +159,18 @@ impl Worker {
         let _ = job.events.send(Event::Started);
         pipeline.set_interrupt(Arc::clone(&job.cancel));
         let answer = pipeline
-            .answer(&mut current.video, &prompt, &job.options, &mut Silent, |text| {
-                if job.stream && job.events.send(Event::Text(text.to_string())).is_err() {
-                    job.cancel.store(true, Ordering::Relaxed);
-                }
-                Ok(())
-            })
+            .answer(
+                &mut current.video,
+                &prompt,
+                &job.options,
+                &mut Silent,
+                |text| {
+                    if job.stream && job.events.send(Event::Text(text.to_string())).is_err() {
+                        job.cancel.store(true, Ordering::Relaxed);
+                    }
+                    Ok(())
+                },
+            )
             .map_err(failed)?;
         let settings = Settings {
             run: &self.session.run,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod guarded;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,6 +144,30 @@ pub fn run(cmd: &mut assert_cmd::Command) -> Run {
     };
     assert!(!run.stderr.contains("panicked"), "panic: {}", run.stderr);
     run
+}
+
+/// The tiny checkpoint made to talk without end: no eos id, the end-of-turn token renamed (so
+/// neither it nor its text stops an answer) and a long context, so that an answer is still
+/// being written when it is stopped (Ctrl-C in `chat`, a client gone or a signal in `serve`).
+pub fn endless_checkpoint(dir: &Path) -> PathBuf {
+    let model = copy_of_tiny(dir);
+    let edit = |file: &str, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = model.join(file);
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut json);
+        std::fs::write(&path, json.to_string()).unwrap();
+    };
+    edit("llm/config.json", &|c| {
+        c["max_position_embeddings"] = 1_000_000.into()
+    });
+    edit("llm/generation_config.json", &|g| {
+        g["eos_token_id"] = serde_json::Value::Array(vec![])
+    });
+    let tokenizer = model.join("llm/tokenizer.json");
+    let text = std::fs::read_to_string(&tokenizer).unwrap();
+    std::fs::write(&tokenizer, text.replace("<|im_end|>", "<|im_fin|>")).unwrap();
+    model
 }
 
 /// A text file posing as a video.
