@@ -31,6 +31,7 @@ complete -c apollo -n "__fish_apollo_needs_command" -s V -l version -d 'Print ve
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "ask" -d 'Answer questions about a video; the answers stream to stdout'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "chat" -d 'Talk about a video: questions and follow-ups, the video encoded once'
+complete -c apollo -n "__fish_apollo_needs_command" -f -a "serve" -d 'Serve the model over HTTP with OpenAI\'s chat completions API (video_url parts)'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "cache" -d 'Show or clear the encoded-video cache'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
 complete -c apollo -n "__fish_apollo_needs_command" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
@@ -124,6 +125,39 @@ complete -c apollo -n "__fish_apollo_using_subcommand chat" -s v -l verbose -d '
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l host -d 'The address to listen on; 127.0.0.1 takes connections from this machine only, 0.0.0.0 from anywhere' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l port -d 'The port to listen on; 0 picks a free one (the ready line on stderr names it, even with -q)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l api-key -d 'Every request but GET /health must carry `Authorization: Bearer KEY`' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l allowed-dir -d 'A directory whose videos requests may name by path (links and .. resolved first); give it several times for several. Without it, no local path is read' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l max-queue -d 'Requests that may wait while one is answered, 1 to 4096; more are refused with 429' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l max-request-size -d 'The largest request body, e.g. 64M (binary suffixes K, M, G); larger ones get 413' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l max-video-size -d 'The largest video of a data: URL or fetched from an http(s) URL, e.g. 1G; larger ones get 413' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l model -d 'Hugging Face repo of an Apollo checkpoint, downloaded into the Hugging Face cache on first use (HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l revision -d 'Branch, tag or commit of --model' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l model-dir -d 'A local checkpoint directory in the published layout, used instead of --model' -r -F
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l device -d 'auto (CUDA when built with it and a GPU is present), cpu, cuda or cuda:N' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l dtype -d 'Weights and activations: auto is bf16 on CUDA, f32 on the CPU' -r -f -a "auto\t''
+bf16\t''
+f16\t''
+f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l repetition-penalty -d 'Penalty on tokens already generated, above 0 and at most 100 (1 is none) [default: the model\'s generation config]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l max-new-tokens -d 'Longest answer, in tokens, 1 to 1048576 (the model\'s context ends it sooner)' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l seed -d 'Seed of the token sampling: the same seed, video, question and device give the same answer [default: random; --json reports it]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l clip-duration -d 'Seconds of video per clip, 0.1 to 3600 [default: the model\'s, 2]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l frames-per-clip -d 'Frames sampled per clip, 1 to 256; with a model, a count its encoders take [default: 4]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l model-max-length -d 'Context length the clip budget is sized against, 1 to 1048576; with a model, at most its context [default: the model\'s, 16384]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l clip-sampling-ratio -d 'Share of the context that video tokens may take, above 0 and at most 1 [default: 0.65]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l start -d 'Only the part of the video from TIME on, seen as if it were the whole video: seconds (90, 12.5) or [H:]MM:SS[.fff] [default: its start]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l end -d 'Only the part of the video before TIME (past its end: to its end) [default: its end]' -r
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l allow-remote -d 'Fetch http(s) video URLs (10 s to connect, 30 s between reads, 5 minutes in all, at most --max-video-size); refused without it'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l no-cache -d 'Neither read nor write the encoded-video cache (see `apollo cache`)'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c apollo -n "__fish_apollo_using_subcommand cache; and not __fish_seen_subcommand_from info clear help" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand cache; and not __fish_seen_subcommand_from info clear help" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand cache; and not __fish_seen_subcommand_from info clear help" -s h -l help -d 'Print help'
@@ -195,15 +229,16 @@ complete -c apollo -n "__fish_apollo_using_subcommand man" -s v -l verbose -d 'M
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand man" -s V -l version -d 'Print version'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "ask" -d 'Answer questions about a video; the answers stream to stdout'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "chat" -d 'Talk about a video: questions and follow-ups, the video encoded once'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "cache" -d 'Show or clear the encoded-video cache'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "man" -d 'Print the manual page of apollo or of one of its commands (roff)'
-complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat cache inspect download bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "ask" -d 'Answer questions about a video; the answers stream to stdout'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "caption" -d 'Ask one question (by default, for a detailed description) of many videos: JSON Lines'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "chat" -d 'Talk about a video: questions and follow-ups, the video encoded once'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "serve" -d 'Serve the model over HTTP with OpenAI\'s chat completions API (video_url parts)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "cache" -d 'Show or clear the encoded-video cache'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "inspect" -d 'Show a video\'s metadata, the clips Apollo samples from it and its video prompt'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "download" -d 'Fetch a checkpoint into the Hugging Face cache and print where it is'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "bench" -d 'Measure speed and memory at a published model size with random weights (JSON)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "man" -d 'Print the manual page of apollo or of one of its commands (roff)'
+complete -c apollo -n "__fish_apollo_using_subcommand help; and not __fish_seen_subcommand_from ask caption chat serve cache inspect download bench completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c apollo -n "__fish_apollo_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "info" -d 'Where the cache is, how many encoded videos it holds, their size and the limit'
 complete -c apollo -n "__fish_apollo_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "clear" -d 'Remove every encoded video (and the file-hash memos) from the cache'

@@ -17,7 +17,8 @@ pub struct ServeArgs {
     /// from anywhere.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// The port to listen on; 0 picks a free one (the ready line on stderr names it).
+    /// The port to listen on; 0 picks a free one (the ready line on stderr names it, even with
+    /// -q).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Every request but GET /health must carry `Authorization: Bearer KEY`.
