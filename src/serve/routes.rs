@@ -1,7 +1,8 @@
 //! The HTTP routes: `POST /v1/chat/completions` (a JSON completion, or server-sent events
 //! with `stream: true`), `GET /v1/models`, `GET /health`; anything else is an OpenAI-shaped
-//! 404 or 405. A completion is checked, its video opened, then queued for the worker; a
-//! request that finds the queue full is answered 429 before its video is read.
+//! 404 or 405. A completion takes a place in the queue, then is read and checked, its video
+//! opened, and queued for the worker; a request that finds the queue full is answered 429
+//! before its body is read.
 
 use super::api::{Answered, Delta, Head, ModelCard, ModelList};
 use super::auth::require_key;
@@ -11,8 +12,7 @@ use super::video_source;
 use super::worker::{Event, Job};
 use super::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -75,28 +75,30 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match completion(state, body).await {
+async fn chat_completions(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    match completion(state, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn completion(
-    state: Arc<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn completion(state: Arc<AppState>, request: Request) -> Result<Response, ApiError> {
     state.availability()?;
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
-            "the request is larger than the server takes ({} bytes, --max-request-size)",
-            state.max_request_bytes
-        )),
-        _ => ApiError::bad_request(format!("cannot read the request: {}", e.body_text())),
+    // A place in the queue before the body is read: a busy server refuses at once, and the
+    // bodies in memory are at most the queue's (each within --max-request-size).
+    let permit = state.jobs.try_reserve().map_err(|e| match e {
+        TrySendError::Full(()) => ApiError::queue_full(state.retry_after()),
+        TrySendError::Closed(()) => shutting_down(),
     })?;
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
+                "the request is larger than the server takes ({} bytes, --max-request-size)",
+                state.max_request_bytes
+            )),
+            _ => ApiError::bad_request(format!("cannot read the request: {}", e.body_text())),
+        })?;
     let limits = Limits {
         defaults: &state.defaults,
         seed: state.seed,
@@ -111,11 +113,6 @@ async fn completion(
         include_usage,
     } = check(&body, &limits)?;
     drop(body);
-    // A place in the queue before the video is read: a busy server refuses at once.
-    let permit = state.jobs.try_reserve().map_err(|e| match e {
-        TrySendError::Full(()) => ApiError::queue_full(state.retry_after()),
-        TrySendError::Closed(()) => shutting_down(),
-    })?;
     let policy = state.policy.clone();
     let url = conversation.video_url.clone();
     let video = tokio::task::spawn_blocking(move || video_source::open(&url, &policy))
