@@ -6,7 +6,7 @@ mod common;
 
 use common::{apollo, run, tiny};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
