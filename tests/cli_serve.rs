@@ -675,7 +675,8 @@ fn under_load_every_request_is_answered_or_refused_with_retry_after() {
         !busy.is_empty(),
         "a queue of 2 and {CLIENTS} clients: some must be refused"
     );
-    assert!(ok.len() >= EACH, "{} answered", ok.len());
+    // The first to come, one running and two waiting, cannot have been refused.
+    assert!(ok.len() >= 3, "{} answered", ok.len());
     let hwm = server.memory_kib("VmHWM");
     let rss_after = server.memory_kib("VmRSS");
     ok.sort();
