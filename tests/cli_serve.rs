@@ -303,6 +303,45 @@ fn curl_gets_asks_answer_streamed_stopped_and_seeded() {
     assert_eq!(short.json()["choices"][0]["finish_reason"], "length");
 }
 
+#[test]
+fn the_server_shares_asks_encoded_video_cache_both_ways() {
+    let cache = tempfile::tempdir().unwrap();
+    let [first, second] = ["carphone_pristine.mp4", "bikes.mp4"].map(common::real_video);
+    let greedy = ["--temperature", "0", "--max-new-tokens", "6"];
+    let ask_cached = |video: &Path| {
+        let r = run(common::apollo_cached(cache.path())
+            .args(["ask", "--json", "--model-dir", &tiny()])
+            .arg(video)
+            .arg("What is this?")
+            .args(greedy));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).unwrap()
+    };
+    let asked = ask_cached(&first);
+    assert_eq!(asked["cache"], "miss");
+    let server = Server::start_cached(cache.path(), &["--allowed-dir", &parent(&first)]);
+    let serve = |video: &Path| {
+        let answer = complete(
+            &server,
+            &request(
+                json!([about(&file_url(video), "What is this?")]),
+                json!({"temperature": 0, "max_tokens": 6}),
+            ),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    };
+    // What `ask` encoded, the server reads; what the server encodes, `ask` reads.
+    let served = serve(&first);
+    assert_eq!(served["apollo"]["cache"], "hit");
+    assert_eq!(served["choices"][0]["message"]["content"], asked["answer"]);
+    let served = serve(&second);
+    assert_eq!(served["apollo"]["cache"], "miss");
+    let asked = ask_cached(&second);
+    assert_eq!(asked["cache"], "hit");
+    assert_eq!(served["choices"][0]["message"]["content"], asked["answer"]);
+}
+
 /// A small synthetic video, a few kilobytes.
 fn small_video(path: &Path) {
     common::synthetic(path, "64x64", "8", "2", &["-pix_fmt", "yuv420p"]);

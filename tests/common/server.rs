@@ -20,7 +20,19 @@ impl Server {
     /// `apollo serve --port 0 <args>` with the tiny checkpoint unless `args` name a model,
     /// once ready.
     pub fn start(args: &[&str]) -> Server {
+        Self::start_with(super::apollo_process(), args)
+    }
+
+    /// [`Server::start`] with the encoded-video cache on in `dir`, as `apollo_cached` has it.
+    pub fn start_cached(dir: &Path, args: &[&str]) -> Server {
         let mut cmd = super::apollo_process();
+        cmd.env_remove("APOLLO_NO_CACHE")
+            .env_remove("APOLLO_CACHE_MAX")
+            .env("APOLLO_CACHE_DIR", dir);
+        Self::start_with(cmd, args)
+    }
+
+    fn start_with(mut cmd: Command, args: &[&str]) -> Server {
         cmd.arg("serve").args(["--port", "0"]);
         if !args.contains(&"--model-dir") {
             cmd.args(["--model-dir", &super::tiny()]);
