@@ -767,14 +767,18 @@ fn read_events(
     events
 }
 
-/// How many stderr lines of `server` say a generation stopped because its client went away.
-fn gone(server: &Server) -> usize {
+/// How many stderr lines of `server` say `what` (a generation stopped, a queued request
+/// skipped) because its client went away.
+fn gone(server: &Server, what: &str) -> usize {
     server
         .log()
         .iter()
-        .filter(|l| l.contains("the client went away"))
+        .filter(|l| l.contains(&format!("the client went away{what}")))
         .count()
 }
+
+const STOPPED: &str = ": stopped after";
+const SKIPPED: &str = " while queued: skipped";
 
 fn wait_until(what: &str, limit: Duration, server: &Server, done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -808,18 +812,25 @@ fn a_client_that_goes_away_stops_its_generation() {
         body.to_string()
     };
     let url = format!("{}/v1/chat/completions", server.base);
-    // Mid-stream: a few pieces read, then the client is gone.
+    // Mid-stream: a few pieces read, then the client is gone. Meanwhile another waited in
+    // the queue and went away: it is skipped, never answered.
     let mut client = curl_streaming(&url, &endless(json!({"stream": true})));
     let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
     assert_eq!(read_events(&mut lines, 3).len(), 3);
+    let status = Command::new("curl")
+        .args(["-s", "--max-time", "2", &url, "-d", &endless(json!({}))])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(28), "curl timed out");
+    assert_eq!(gone(&server, ""), 0, "{:?}", server.log());
     client.kill().unwrap();
     client.wait().unwrap();
     drop(lines);
     wait_until(
-        "stop after the stream's client went away",
+        "the stream stopped and the queued request skipped",
         Duration::from_secs(30),
         &server,
-        || gone(&server) == 1,
+        || gone(&server, STOPPED) == 1 && gone(&server, SKIPPED) == 1,
     );
     // Waiting for a whole answer, then gone.
     let status = Command::new("curl")
@@ -831,7 +842,7 @@ fn a_client_that_goes_away_stops_its_generation() {
         "stop after the waiting client went away",
         Duration::from_secs(30),
         &server,
-        || gone(&server) == 2,
+        || gone(&server, STOPPED) == 2,
     );
     // The model is free again at once.
     let start = Instant::now();
@@ -852,14 +863,11 @@ fn a_client_that_goes_away_stops_its_generation() {
         "{:?}",
         start.elapsed()
     );
-    let stopped: Vec<String> = server
-        .log()
-        .into_iter()
-        .filter(|l| l.contains("went away"))
-        .collect();
-    assert!(
-        stopped.iter().all(|l| l.contains("stopped after")),
-        "{stopped:?}"
+    assert_eq!(
+        (gone(&server, STOPPED), gone(&server, SKIPPED)),
+        (2, 1),
+        "{:?}",
+        server.log()
     );
 }
 
