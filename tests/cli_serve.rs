@@ -607,6 +607,7 @@ fn remote_videos_are_fetched_only_with_allow_remote_and_within_the_size_cap() {
         ("/big.mp4", big),
     ]);
     let server = Server::start(&[
+        "-q",
         "--allowed-dir",
         dir.path().to_str().unwrap(),
         "--allow-remote",
@@ -641,6 +642,13 @@ fn remote_videos_are_fetched_only_with_allow_remote_and_within_the_size_cap() {
         400,
         "invalid_request_error",
         "cannot fetch",
+    );
+    // With -q: the ready line alone.
+    let log = server.log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].starts_with("apollo serve: ready at http://127.0.0.1:"),
+        "{log:?}"
     );
 }
 
