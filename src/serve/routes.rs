@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tower_http::catch_panic::CatchPanicLayer;
 
 pub const HEALTH: &str = "/health";
 
@@ -41,7 +42,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             require_key,
         ))
         .layer(DefaultBodyLimit::max(state.max_request_bytes))
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler that panics is answered 500 in OpenAI's shape rather than with a dropped
+/// connection; the panic's message goes to the log (stderr), not to the client.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!("a request's handler panicked: {what}");
+    ApiError::internal("the server failed while answering this request").into_response()
 }
 
 /// 200 once the model is loaded; 503 while it loads and once the server is shutting down,
@@ -234,5 +248,30 @@ impl AppState {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_in_openais_shape() {
+        let app: Router = Router::new()
+            .route("/boom", get(|| async { panic!("boom") as &'static str }))
+            .layer(CatchPanicLayer::custom(panicked));
+        let request = Request::builder()
+            .uri("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "server_error");
+        assert!(!body["error"]["message"].as_str().unwrap().contains("boom"));
     }
 }
