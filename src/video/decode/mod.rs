@@ -5,7 +5,8 @@
 //! timestamp and where the keyframes are, as decord does. Frame `n` is the n-th frame in
 //! presentation order, i.e. the n-th frame a sequential decode yields. To fetch a set of
 //! frames the decoder seeks to the keyframe before each needed region, drops packets before
-//! it without decoding them, and decodes forward, converting only the frames that are kept.
+//! it without decoding them, and decodes forward, converting only the frames that are kept;
+//! regions are decoded once each, and side by side with several threads (`parallel`).
 //!
 //! Packets an edit list hides (flagged discard: a clip cut with `-c copy` starts at the
 //! keyframe before the cut) are decoded, as they hold the reference pictures, but are not
@@ -438,8 +439,9 @@ impl Video {
         for &i in indices {
             let target = index.order_of(i + first);
             needed[target] = true;
-            for p in index.keyframe_of(i + first)..target {
-                needed[p] |= index.packets[p].reference;
+            let key = index.keyframe_of(i + first);
+            for (n, p) in needed[key..target].iter_mut().zip(&index.packets[key..]) {
+                *n |= p.reference;
             }
         }
         needed.iter().filter(|&&n| n).count() as u64

@@ -96,15 +96,16 @@ impl Video {
                 }
             }
             if let Some((packet, order)) = self.next_packet(&mut run)? {
-                let wanted = index
-                    .shown_index(index.packets[order].pts)
+                let packet_info = index.packets.get(order);
+                let wanted = packet_info
+                    .and_then(|p| index.shown_index(p.pts))
                     .is_some_and(|i| run.pending().binary_search(&i).is_ok());
                 self.decoder.skip_frame(if wanted {
                     Discard::Default
                 } else {
                     Discard::NonReference
                 });
-                self.stats.decoded += u64::from(wanted || index.packets[order].reference);
+                self.stats.decoded += u64::from(wanted || packet_info.is_none_or(|p| p.reference));
                 self.send(&packet)?;
                 if Some(order) == last {
                     self.drain(&mut run)?;
