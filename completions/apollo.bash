@@ -127,7 +127,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__ask)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --threads --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +151,10 @@ _apollo() {
                     ;;
                 --dtype)
                     COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --temperature)
@@ -213,12 +217,16 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__bench)
-            opts="-v -q -h -V --compare --cache --video-only --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
+            opts="-v -q -h -V --compare --cache --video-only --decode-only --threads --model-dir --preset --layers --work-dir --video --video-seconds --video-size --video-fps --new-tokens --device --dtype --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --model-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -369,7 +377,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__caption)
-            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
+            opts="-v -q -h -V --from --question --output-dir --skip-existing --model --revision --model-dir --device --dtype --no-cache --threads --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --shard --num-shards --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,6 +413,10 @@ _apollo() {
                     ;;
                 --dtype)
                     COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --temperature)
@@ -475,7 +487,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__chat)
-            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
+            opts="-v -q -h -V --json --model --revision --model-dir --device --dtype --no-cache --threads --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --logprobs --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,6 +511,10 @@ _apollo() {
                     ;;
                 --dtype)
                     COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --temperature)

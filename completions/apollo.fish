@@ -47,6 +47,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand ask" -l dtype -d 'Weights 
 bf16\t''
 f16\t''
 f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand ask" -l threads -d 'Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups, the rest shared among their own threads [default: the machine\'s cores]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
 complete -c apollo -n "__fish_apollo_using_subcommand ask" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
@@ -77,6 +78,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand caption" -l dtype -d 'Weig
 bf16\t''
 f16\t''
 f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand caption" -l threads -d 'Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups, the rest shared among their own threads [default: the machine\'s cores]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
 complete -c apollo -n "__fish_apollo_using_subcommand caption" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
@@ -106,6 +108,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand chat" -l dtype -d 'Weights
 bf16\t''
 f16\t''
 f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand chat" -l threads -d 'Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups, the rest shared among their own threads [default: the machine\'s cores]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
 complete -c apollo -n "__fish_apollo_using_subcommand chat" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
@@ -198,6 +201,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand download" -s v -l verbose 
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s h -l help -d 'Print help'
 complete -c apollo -n "__fish_apollo_using_subcommand download" -s V -l version -d 'Print version'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l threads -d 'Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups, the rest shared among their own threads [default: the machine\'s cores]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l model-dir -d 'Use this checkpoint (published layout) instead of a generated one' -r -F
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l preset -d 'Which published configuration\'s widths the random checkpoint gets' -r -f -a "1.5b\t''
 3b\t''
@@ -217,6 +221,7 @@ f32\t''"
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l compare -d 'Instead of timing: run the model on --device/--dtype and on the CPU in f32 with the same inputs, and report the largest difference at each stage and whether greedy ids agree (exit 1 when outside bf16\'s or f32\'s bounds)'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l cache -d 'Instead of the stage timings: the time to first token of questions about one video, side by side: the first (encoded-video cache empty), one in a later run (cache hit), a follow-up in the same process, another question in the same process (a cache of its own in the work folder)'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -l video-only -d 'Only write the synthetic video into the work folder (unless it is there) and print its path: for machines whose apollo has no encoder (see scripts/build-portable.sh)'
+complete -c apollo -n "__fish_apollo_using_subcommand bench" -l decode-only -d 'Instead of the stage timings: only decode the frames of the video\'s default plan to RGB (opening included), and report frames, seconds, frames per second, threads, and the pictures decoded against the fewest those frames need'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s v -l verbose -d 'More logging on stderr: -v shows apollo\'s steps (files, plan, batches, timings), -vv its traces too; RUST_LOG (e.g. RUST_LOG=debug) also reaches the libraries\' logs'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s q -l quiet -d 'Only errors on stderr'
 complete -c apollo -n "__fish_apollo_using_subcommand bench" -s h -l help -d 'Print help'

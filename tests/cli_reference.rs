@@ -78,7 +78,8 @@ fn flags() -> BTreeSet<String> {
 #[test]
 fn readme_names_only_flags_apollo_has() {
     // Flags of the other programs README shows: cargo, the PyTorch baseline (which takes
-    // apollo bench's --work-dir and apollo's --device and --dtype), the scripts
+    // apollo bench's --work-dir and apollo's --device and --dtype), the decode baseline
+    // (--video and --threads as apollo bench's, and its alternating runs), the scripts
     // (build-portable.sh, gpu-check.sh), and sbatch's job array.
     let others = [
         "release",
@@ -91,6 +92,7 @@ fn readme_names_only_flags_apollo_has() {
         "out",
         "make-videos",
         "array",
+        "repeat",
     ];
     let known = flags();
     let text = readme();

@@ -4,7 +4,7 @@
 mod common;
 
 use apollo::video::clips::{plan_clips, ClipSampling};
-use apollo::video::decode::Video;
+use apollo::video::decode::{DecodeStats, Video};
 use apollo::video::frame::RgbFrame;
 use apollo::video::rotate::Rotation;
 use apollo::video::segment::{self, Segment};
@@ -12,15 +12,28 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn random_access(path: &Path, indices: &[u64]) -> BTreeMap<u64, RgbFrame> {
+    random_access_with(path, indices, 1).0
+}
+
+/// Random access with `threads` threads, and what it decoded.
+fn random_access_with(
+    path: &Path,
+    indices: &[u64],
+    threads: usize,
+) -> (BTreeMap<u64, RgbFrame>, DecodeStats, u64) {
     let mut out = BTreeMap::new();
-    Video::open(path)
-        .unwrap()
+    let mut video = Video::open(path).unwrap();
+    video.set_threads(threads).unwrap();
+    let mut order = Vec::new();
+    video
         .frames_at(indices, |i, f| {
+            order.push(i);
             out.insert(i, f);
             Ok(())
         })
         .unwrap();
-    out
+    assert_eq!(order, indices, "{}: frames out of order", path.display());
+    (out, video.stats(), video.minimum_decodes(indices))
 }
 
 fn sequential(path: &Path, indices: &[u64]) -> BTreeMap<u64, RgbFrame> {
@@ -121,6 +134,112 @@ fn random_access_equals_sequential_decode_across_containers() {
         let path = dir.path().join(name);
         common::synthetic(&path, "96x64", "10", "6", codec);
         assert_random_access_matches(&path);
+    }
+}
+
+/// Where reordering and references are hardest (B-frame pyramids, open GOPs whose leading
+/// frames refer to the group before, HEVC, VP9 with hidden alternate references), random
+/// access with one decoder and with several gives the full decode's frames, seeks only
+/// forward, and decodes exactly the minimum the frames need: no group of pictures twice,
+/// nothing after the last wanted frame.
+#[test]
+fn random_access_is_exact_and_minimal_on_hard_group_structures() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "pyramid.mp4",
+            &[
+                "-c:v",
+                "libx264",
+                "-g",
+                "12",
+                "-bf",
+                "3",
+                "-x264-params",
+                "b-pyramid=normal:scenecut=0",
+            ],
+        ),
+        (
+            "open-gop.mkv",
+            &[
+                "-c:v",
+                "libx264",
+                "-g",
+                "12",
+                "-bf",
+                "3",
+                "-x264-params",
+                "open-gop=1:b-pyramid=normal:scenecut=0",
+            ],
+        ),
+        (
+            "hevc.mp4",
+            &[
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "keyint=12:min-keyint=12:bframes=4:b-pyramid=1:open-gop=1:log-level=error",
+            ],
+        ),
+        (
+            "hevc-closed.mkv",
+            &[
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "keyint=10:bframes=3:open-gop=0:log-level=error",
+            ],
+        ),
+        (
+            "vp9-altref.webm",
+            &[
+                "-c:v",
+                "libvpx-vp9",
+                "-g",
+                "12",
+                "-auto-alt-ref",
+                "1",
+                "-lag-in-frames",
+                "8",
+                "-deadline",
+                "good",
+                "-cpu-used",
+                "8",
+            ],
+        ),
+    ];
+    for (name, codec) in cases {
+        let path = dir.path().join(name);
+        common::synthetic(&path, "96x64", "10", "6", codec);
+        let idx = probe_indices(&path);
+        let slow = sequential(&path, &idx);
+        assert_eq!(
+            slow.len(),
+            idx.len(),
+            "{name}: sequential decode missed frames"
+        );
+        // The default plan alone too: its clips share groups of pictures.
+        let info = Video::open(&path).unwrap().info().clone();
+        let plan = plan_clips(info.total_frames, info.fps, &ClipSampling::default())
+            .unwrap()
+            .frames_to_decode();
+        for wanted in [&idx, &plan] {
+            for threads in [1, 3] {
+                let (fast, stats, minimum) = random_access_with(&path, wanted, threads);
+                for i in wanted {
+                    assert!(
+                        fast[i] == slow[i],
+                        "{name}, {threads} threads: frame {i} differs"
+                    );
+                }
+                assert_eq!(stats.backward_seeks, 0, "{name}, {threads} threads");
+                assert_eq!(
+                    stats.decoded, minimum,
+                    "{name}, {threads} threads: decoded {} pictures, {minimum} needed",
+                    stats.decoded
+                );
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! prefill and decode speed).
 
 pub mod compare;
+pub mod decode;
 pub mod memory;
 pub mod questions;
 pub mod video;
@@ -51,6 +52,8 @@ pub struct BenchConfig {
     pub question: String,
     pub device: Device,
     pub dtype: DType,
+    /// Threads for decoding video.
+    pub threads: usize,
 }
 
 /// Runs the benchmark, reporting progress through `log`.
@@ -63,6 +66,7 @@ pub fn run(cfg: &BenchConfig, mut log: impl FnMut(&str)) -> Result<BenchReport> 
     let files = inputs(cfg, &mut log)?;
     let checkpoint = Checkpoint::open(&files.checkpoint)?;
     let mut pipeline = Pipeline::new(checkpoint, cfg.device.clone(), cfg.dtype)?;
+    pipeline.set_decode_threads(cfg.threads);
     let planned = plan(&pipeline, cfg, &files)?;
     log(&format!(
         "{} clips, {} prompt positions",
@@ -285,6 +289,7 @@ fn decode_and_preprocess(
 ) -> Result<(Vec<ClipTensor>, Vec<ClipTensor>, f64)> {
     let start = Instant::now();
     let mut video = Video::open(path)?;
+    video.set_threads(pipeline.decode_threads())?;
     let (mut siglip, mut internvideo2) = (Vec::new(), Vec::new());
     for_each_clip(&mut video, plan, |_, frames| {
         let (s, i) = pipeline.preprocessor().preprocess_clip(frames);

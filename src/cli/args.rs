@@ -108,6 +108,10 @@ pub struct ModelArgs {
     /// Neither read nor write the encoded-video cache (see `apollo cache`).
     #[arg(long, env = "APOLLO_NO_CACHE", value_parser = FalseyValueParser::new())]
     pub no_cache: bool,
+    /// Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups,
+    /// the rest shared among their own threads [default: the machine's cores].
+    #[arg(long, value_name = "N", value_parser = number(1usize, Low::Included, 1024))]
+    pub threads: Option<usize>,
 }
 
 /// What `ask` and `caption` hold before the first video: the model opened (its weights load
@@ -201,7 +205,10 @@ impl ModelArgs {
             true => None,
             false => Some(VideoCache::from_env()?),
         };
-        let pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?.with_cache(cache);
+        let mut pipeline = Pipeline::new(Checkpoint::open(&dir)?, device, dtype)?.with_cache(cache);
+        if let Some(threads) = self.threads {
+            pipeline.set_decode_threads(threads);
+        }
         Ok((pipeline, run))
     }
 }

@@ -9,6 +9,7 @@ use crate::bench::{inputs, run as run_bench, video, BenchConfig};
 use crate::checkpoint::synthetic::{Layers, Preset};
 use crate::device::{select_device, select_dtype, DTypeChoice, DeviceChoice};
 use crate::error::{Error, ExitStatus, Result};
+use crate::video::decode::available_threads;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -39,6 +40,15 @@ pub struct BenchArgs {
     /// path: for machines whose apollo has no encoder (see scripts/build-portable.sh).
     #[arg(long, conflicts_with_all = ["compare", "cache", "video"])]
     pub video_only: bool,
+    /// Instead of the stage timings: only decode the frames of the video's default plan to
+    /// RGB (opening included), and report frames, seconds, frames per second, threads, and
+    /// the pictures decoded against the fewest those frames need.
+    #[arg(long, conflicts_with_all = ["compare", "cache", "video_only"])]
+    pub decode_only: bool,
+    /// Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups,
+    /// the rest shared among their own threads [default: the machine's cores].
+    #[arg(long, value_name = "N", value_parser = number(1usize, Low::Included, 1024))]
+    pub threads: Option<usize>,
     /// Use this checkpoint (published layout) instead of a generated one.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "layers"])]
     pub model_dir: Option<PathBuf>,
@@ -116,6 +126,7 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
         question: "Describe this video in detail".into(),
         dtype: select_dtype(args.dtype, &device),
         device,
+        threads: args.threads.unwrap_or_else(available_threads),
     };
     let log = |step: &str| {
         if !quiet {
@@ -124,6 +135,12 @@ pub fn run(args: &BenchArgs, quiet: bool, out: &mut Printer) -> Result<ExitStatu
     };
     if args.video_only {
         out.line(video::ensure_in(&config)?.display())?;
+        return Ok(ExitStatus::Success);
+    }
+    if args.decode_only {
+        let mut log = log;
+        let video = inputs_video(&config, &mut log)?;
+        out.record(&crate::bench::decode::run(&video, config.threads)?)?;
         return Ok(ExitStatus::Success);
     }
     if args.compare {
@@ -166,4 +183,15 @@ fn compare(
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// `--video`, or the synthetic video (made unless it is in the work folder).
+fn inputs_video(config: &BenchConfig, log: &mut impl FnMut(&str)) -> Result<PathBuf> {
+    match &config.video {
+        Some(v) => Ok(v.clone()),
+        None => {
+            log("video");
+            video::ensure_in(config)
+        }
+    }
 }

@@ -25,7 +25,7 @@ use crate::prompt::chat::{ChatPrompt, Exchange, ASSISTANT_HEADER};
 use crate::prompt::tokens::PromptTokenizer;
 use crate::prompt::video::video_prompt;
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
-use crate::video::decode::{Video, VideoInfo};
+use crate::video::decode::{available_threads, Video, VideoInfo};
 use crate::video::preprocess::{EncoderSpec, Preprocessor};
 use crate::video::segment;
 use candle_core::{DType, Device};
@@ -93,6 +93,8 @@ pub struct Pipeline {
     /// Time the last load took, until an answer reports it (so only the first answer after
     /// loading counts it).
     unreported_load: Duration,
+    /// Threads for decoding video.
+    decode_threads: usize,
 }
 
 impl Pipeline {
@@ -116,6 +118,7 @@ impl Pipeline {
             encoders_hash: None,
             interrupt: None,
             unreported_load: Duration::ZERO,
+            decode_threads: available_threads(),
         })
     }
 
@@ -123,6 +126,15 @@ impl Pipeline {
     pub fn with_cache(mut self, cache: Option<VideoCache>) -> Self {
         self.cache = cache;
         self
+    }
+
+    /// Decodes videos with `threads` threads (see `video::decode`).
+    pub fn set_decode_threads(&mut self, threads: usize) {
+        self.decode_threads = threads.max(1);
+    }
+
+    pub fn decode_threads(&self) -> usize {
+        self.decode_threads
     }
 
     /// Answers stop early once `flag` is set.
@@ -166,7 +178,8 @@ impl Pipeline {
                 cfg.tokens_per_clip
             )));
         }
-        let video = segment::open(path, cfg.segment.as_ref())?;
+        let mut video = segment::open(path, cfg.segment.as_ref())?;
+        video.set_threads(self.decode_threads)?;
         let info = video.info().clone();
         let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;

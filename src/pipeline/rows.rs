@@ -7,11 +7,12 @@ use crate::cache::entry::Expected;
 use crate::cache::hash::Digest;
 use crate::cache::key::{encoder_files, rows_key, RowsInputs};
 use crate::cache::CacheUse;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::VideoRows;
 use crate::video::extract::for_each_clip;
 use candle_core::Tensor;
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A video ready for questions.
@@ -99,7 +100,7 @@ impl Pipeline {
     }
 
     /// Every clip's video rows (clips * tokens_per_clip, hidden), encoding a batch as soon as
-    /// its clips are preprocessed.
+    /// its clips are preprocessed while the next clips are decoded.
     fn encode_video(
         &self,
         prepared: &mut Prepared,
@@ -134,23 +135,52 @@ impl Pipeline {
         };
         observer.begin(Stage::Decode, clips);
         observer.begin(Stage::Encode, clips);
-        let start = Instant::now();
-        let mut busy = Duration::ZERO;
-        let result = for_each_clip(&mut prepared.video, &prepared.plan, |_, frames| {
-            let t = Instant::now();
-            let clip = self.preprocessor.preprocess_clip(frames);
-            timings.preprocess += t.elapsed();
-            observer.advance(Stage::Decode);
-            let encoding = Instant::now();
-            record(queue.push(model, clip)?, encoding, observer, &mut timings)?;
-            busy += t.elapsed();
-            Ok(())
-        });
-        observer.end(Stage::Decode);
-        let result = result.and_then(|()| {
-            timings.decode = start.elapsed() - busy;
-            let encoding = Instant::now();
-            record(queue.flush(model)?, encoding, observer, &mut timings)
+        // Decoding and preprocessing run on a thread of their own, ahead of the encoders by
+        // at most one batch of clips: the video stage costs about the longer of the two, not
+        // their sum, and holds at most two batches of pixels (the channel's and the queue's).
+        let (clips_out, clips_in) = mpsc::sync_channel(model.config().encode_batch_size);
+        let (video, plan, preprocessor) = (&mut prepared.video, &prepared.plan, &self.preprocessor);
+        let result = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || {
+                let start = Instant::now();
+                let (mut preprocess, mut waiting) = (Duration::ZERO, Duration::ZERO);
+                let result = for_each_clip(video, plan, |_, frames| {
+                    let t = Instant::now();
+                    let clip = preprocessor.preprocess_clip(frames);
+                    preprocess += t.elapsed();
+                    let t = Instant::now();
+                    // A closed channel: the encoders failed, and say why.
+                    clips_out
+                        .send(clip)
+                        .map_err(|_| Error::runtime(None, "encoding stopped"))?;
+                    waiting += t.elapsed();
+                    Ok(())
+                });
+                (result, start.elapsed() - preprocess - waiting, preprocess)
+            });
+            let mut encoded = Ok(());
+            for clip in clips_in.iter() {
+                observer.advance(Stage::Decode);
+                let encoding = Instant::now();
+                encoded = queue
+                    .push(model, clip)
+                    .and_then(|done| record(done, encoding, observer, &mut timings));
+                if encoded.is_err() {
+                    break;
+                }
+            }
+            drop(clips_in);
+            let (decoded, decode, preprocess) = match producer.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            observer.end(Stage::Decode);
+            timings.decode = decode;
+            timings.preprocess = preprocess;
+            encoded.and(decoded).and_then(|()| {
+                let encoding = Instant::now();
+                record(queue.flush(model)?, encoding, observer, &mut timings)
+            })
         });
         observer.end(Stage::Encode);
         result.map_err(|e| e.or_path(&path))?;

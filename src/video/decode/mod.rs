@@ -5,13 +5,16 @@
 //! timestamp and where the keyframes are, as decord does. Frame `n` is the n-th frame in
 //! presentation order, i.e. the n-th frame a sequential decode yields. To fetch a set of
 //! frames the decoder seeks to the keyframe before each needed region, drops packets before
-//! it without decoding them, and decodes forward, converting only the frames that are kept.
+//! it without decoding them, and decodes forward, converting only the frames that are kept;
+//! regions are decoded once each, and side by side with several threads (`parallel`).
 //!
 //! Packets an edit list hides (flagged discard: a clip cut with `-c copy` starts at the
 //! keyframe before the cut) are decoded, as they hold the reference pictures, but are not
 //! frames: ffmpeg's decoder drops their pictures, and they have no index.
 
 mod open;
+mod parallel;
+mod refs;
 mod rgb;
 mod run;
 
@@ -20,12 +23,14 @@ use super::rotate::{rotation_degrees, Rotation};
 use super::segment::SegmentSpan;
 use crate::error::{Error, Result};
 use open::open_input;
+use refs::RefReader;
 use rgb::Scaler;
 use run::Run;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use video_rs::ffmpeg::packet::Ref as _;
 use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
 
@@ -58,14 +63,13 @@ struct PacketInfo {
     key: bool,
     /// Hidden by an edit list: decoded for its references, never shown.
     discard: bool,
+    /// Its picture may be referenced by others (see `refs`).
+    reference: bool,
 }
 
-/// An open video, ready to hand out frames by presentation index.
-pub struct Video {
-    info: VideoInfo,
-    input: format::context::Input,
-    stream: usize,
-    decoder: decoder::Video,
+/// What the packet scan learned of the stream: shared by every decoder of the video.
+#[derive(Default)]
+struct Index {
     /// Packets in decode order, discarded ones included.
     packets: Vec<PacketInfo>,
     /// Timestamp of each shown frame in presentation order.
@@ -78,10 +82,44 @@ pub struct Video {
     /// B-frames) frames are numbered by counting from the start, and random access becomes a
     /// sequential decode.
     has_pts: bool,
+}
+
+/// An open video, ready to hand out frames by presentation index.
+pub struct Video {
+    info: VideoInfo,
+    input: format::context::Input,
+    stream: usize,
+    decoder: decoder::Video,
+    index: Arc<Index>,
     rotation: Rotation,
     scaler: Option<Scaler>,
     /// The first frame of the segment the indices count from (0: the whole video).
     first: u64,
+    /// Threads decoding may use (see `parallel`).
+    threads: usize,
+    stats: DecodeStats,
+    /// The keyframe last sought to in this request.
+    last_seek: Option<usize>,
+}
+
+/// What decoding did: its distance to the floor of what the frames need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DecodeStats {
+    /// Pictures the decoder decoded: packets fed to it and not skipped.
+    pub decoded: u64,
+    /// Seeks to a keyframe.
+    pub seeks: u64,
+    /// Seeks to a keyframe before the one a decoder last sought to, within one request:
+    /// none, by construction.
+    pub backward_seeks: u64,
+}
+
+impl std::ops::AddAssign for DecodeStats {
+    fn add_assign(&mut self, other: Self) {
+        self.decoded += other.decoded;
+        self.seeks += other.seeks;
+        self.backward_seeks += other.backward_seeks;
+    }
 }
 
 fn ffmpeg_init() {
@@ -98,34 +136,64 @@ fn ffmpeg_init() {
     });
 }
 
+/// The machine's cores: what decoding uses unless told otherwise.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The best video stream of `input`: its index, and a decoder for it with `threads` threads of
+/// its own.
+fn open_decoder(
+    input: &format::context::Input,
+    path: &Path,
+    threads: usize,
+) -> Result<(usize, decoder::Video)> {
+    let stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| Error::input(path, "no video stream"))?;
+    let params = stream.parameters();
+    let codec_name = params.id().name().to_string();
+    let mut context = codec::context::Context::from_parameters(params)
+        .map_err(|e| Error::input(path, format!("unsupported video codec ({e})")))?;
+    context.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
+    let decoder = context
+        .decoder()
+        .video()
+        .map_err(|e| Error::input(path, format!("no decoder for codec {codec_name} ({e})")))?;
+    Ok((stream.index(), decoder))
+}
+
 impl Video {
     /// Opens `path` and indexes its video stream.
     pub fn open(path: &Path) -> Result<Self> {
         ffmpeg_init();
+        let threads = available_threads();
         let input = open_input(path)?;
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| Error::input(path, "no video stream"))?;
-        let stream_index = stream.index();
+        let (stream_index, decoder) = open_decoder(&input, path, threads)?;
+        let stream = input.stream(stream_index).expect("the stream just found");
         let rotation = Rotation::from_degrees(rotation_degrees(&stream));
         let time_base = stream.time_base();
         let avg_rate = stream.avg_frame_rate();
         let real_rate = stream.rate();
         let params = stream.parameters();
         let codec_name = params.id().name().to_string();
-
-        let mut context = codec::context::Context::from_parameters(params)
-            .map_err(|e| Error::input(path, format!("unsupported video codec ({e})")))?;
-        context.set_threading(codec::threading::Config {
-            kind: codec::threading::Type::Frame,
-            count: 0,
-            ..Default::default()
-        });
-        let decoder = context
-            .decoder()
-            .video()
-            .map_err(|e| Error::input(path, format!("no decoder for codec {codec_name} ({e})")))?;
+        // SAFETY: the parameters live as long as the stream; extradata is `extradata_size`
+        // bytes when not null.
+        let extradata = unsafe {
+            let p = params.as_ptr();
+            match ((*p).extradata, (*p).extradata_size) {
+                (data, size) if !data.is_null() && size > 0 => {
+                    std::slice::from_raw_parts(data, size as usize).to_vec()
+                }
+                _ => Vec::new(),
+            }
+        };
+        let refs = RefReader::new(params.id(), &extradata);
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(Error::input(path, "the video stream has no frame size"));
         }
@@ -146,17 +214,17 @@ impl Video {
             input,
             stream: stream_index,
             decoder,
-            packets: Vec::new(),
-            frame_pts: Vec::new(),
-            order_of_pts: HashMap::new(),
-            keyframes: Vec::new(),
-            has_pts: true,
+            index: Arc::default(),
             rotation,
             scaler: None,
             first: 0,
+            threads,
+            stats: DecodeStats::default(),
+            last_seek: None,
         };
-        video.scan_packets()?;
-        let total = video.frame_pts.len() as u64;
+        video.index = Arc::new(video.scan_packets(refs)?);
+        let frame_pts = &video.index.frame_pts;
+        let total = frame_pts.len() as u64;
         if total == 0 {
             return Err(Error::input(path, "the video stream has no frames"));
         }
@@ -164,7 +232,7 @@ impl Video {
             .into_iter()
             .map(f64::from)
             .find(|r| r.is_finite() && *r > 0.0)
-            .or_else(|| fps_from_timestamps(&video.frame_pts, time_base))
+            .or_else(|| fps_from_timestamps(frame_pts, time_base))
             .ok_or_else(|| Error::input(path, "the video stream has no frame rate"))?;
         video.info.fps = fps;
         video.info.total_frames = total;
@@ -174,6 +242,27 @@ impl Video {
 
     pub fn info(&self) -> &VideoInfo {
         &self.info
+    }
+
+    /// Lets decoding use `threads` threads (at least 1): decoders working on separate
+    /// keyframe groups at once, and ffmpeg's threads inside each (see `parallel`).
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        let threads = threads.max(1);
+        if threads != self.threads {
+            self.decoder = open_decoder(&self.input, &self.info.path, threads)?.1;
+            self.scaler = None;
+            self.threads = threads;
+        }
+        Ok(())
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// What decoding did since the video was opened.
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
     }
 
     /// Keeps only `frames` (of the whole video), numbered from 0: from now on the video is
@@ -195,8 +284,12 @@ impl Video {
 
     /// Reads every video packet's timestamps and flags (no decoding), then orders frames by
     /// presentation time.
-    fn scan_packets(&mut self) -> Result<()> {
+    fn scan_packets(&mut self, refs: Option<RefReader>) -> Result<Index> {
         let path = self.info.path.clone();
+        let mut index = Index {
+            has_pts: true,
+            ..Index::default()
+        };
         let mut next_synthetic = 0i64;
         let mut read = 0i64; // video packets read, shown or not
         loop {
@@ -217,15 +310,16 @@ impl Video {
                 continue;
             }
             read += 1;
-            self.has_pts &= packet.pts().is_some();
+            index.has_pts &= packet.pts().is_some();
             // Timestamps are only keys here; frames without them get unique ones.
             let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
             next_synthetic = pts + 1;
-            self.packets.push(PacketInfo {
+            index.packets.push(PacketInfo {
                 pts,
                 dts: packet.dts(),
                 key: packet.is_key(),
                 discard: is_discarded(&packet),
+                reference: refs.is_none_or(|r| r.is_reference(packet.data().unwrap_or(&[]))),
             });
         }
         let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());
@@ -237,33 +331,35 @@ impl Video {
                 ),
             ));
         }
-        self.order_of_pts = self
+        index.order_of_pts = index
             .packets
             .iter()
             .enumerate()
             .map(|(i, p)| (p.pts, i))
             .collect();
         // Shared timestamps cannot be told apart: count frames instead.
-        self.has_pts &= self.order_of_pts.len() == self.packets.len();
-        self.frame_pts = self
+        index.has_pts &= index.order_of_pts.len() == index.packets.len();
+        index.frame_pts = index
             .packets
             .iter()
             .filter(|p| !p.discard)
             .map(|p| p.pts)
             .collect();
-        self.frame_pts.sort_unstable();
-        self.keyframes = (0..self.packets.len())
-            .filter(|&i| self.packets[i].key)
+        index.frame_pts.sort_unstable();
+        index.keyframes = (0..index.packets.len())
+            .filter(|&i| index.packets[i].key)
             .collect();
-        if self.keyframes.first() != Some(&0) {
+        if index.keyframes.first() != Some(&0) {
             // Decoding must start somewhere: treat the first packet as an entry point.
-            self.keyframes.insert(0, 0);
+            index.keyframes.insert(0, 0);
         }
-        Ok(())
+        Ok(index)
     }
 
     /// Decodes the frames at the given presentation indices (ascending, distinct) and hands
-    /// each to `sink` in that order.
+    /// each to `sink` in that order. Each stretch of frames reached from one keyframe is
+    /// decoded once, from that keyframe to its last wanted frame, skipping pictures nothing
+    /// wanted refers to; with several threads, stretches are decoded side by side.
     pub fn frames_at(
         &mut self,
         indices: &[u64],
@@ -282,15 +378,34 @@ impl Video {
         let first = self.first;
         let indices: Vec<u64> = indices.iter().map(|i| i + first).collect();
         let mut sink = |i: u64, frame| sink(i - first, frame);
-        if !self.has_pts {
+        if !self.index.has_pts {
             self.seek_to_packet(0)?;
             return self.decode_sequentially(&indices, &|_| true, &mut sink);
         }
-        let mut next = 0;
-        while next < indices.len() {
-            let key = self.keyframes[self.keyframe_for(indices[next])];
+        let runs = self.index.runs(&indices);
+        self.last_seek = None;
+        if self.threads > 1 && runs.len() > 1 {
+            return self.decode_in_parallel(&indices, &runs, &mut sink);
+        }
+        self.decode_runs(&indices, &runs, &mut sink)
+    }
+
+    /// Decodes `runs` one after the other, each from its keyframe.
+    fn decode_runs(
+        &mut self,
+        indices: &[u64],
+        runs: &[Range<usize>],
+        sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        for run in runs {
+            let key = self.index.keyframe_of(indices[run.start]);
+            if self.last_seek.is_some_and(|last| key < last) {
+                self.stats.backward_seeks += 1;
+            }
+            self.last_seek = Some(key);
             self.seek_to_packet(key)?;
-            next = self.decode_from_keyframe(Run::new(&indices, next, key), &mut sink)?;
+            self.stats.seeks += 1;
+            self.decode_from_keyframe(Run::new(indices, run.clone(), key), sink)?;
         }
         Ok(())
     }
@@ -310,25 +425,32 @@ impl Video {
         self.decode_sequentially(&all, &|i| keep.contains(&i), &mut sink)
     }
 
-    /// Presentation index of a timestamp: its place among the sorted frame timestamps.
-    fn shown_index(&self, pts: i64) -> Option<u64> {
-        self.frame_pts.binary_search(&pts).ok().map(|i| i as u64)
-    }
-
-    /// The keyframe (index into `keyframes`) from which decoding reaches frame `index`: the
-    /// last keyframe shown no later than the frame.
-    fn keyframe_for(&self, index: u64) -> usize {
-        let target = self.frame_pts[index as usize];
-        let after = self
-            .keyframes
-            .partition_point(|&k| self.packets[k].pts <= target);
-        after.saturating_sub(1)
+    /// The fewest pictures any decoder must decode to show the frames at `indices`
+    /// (ascending, distinct): for each, the reference pictures from its keyframe up to it in
+    /// decode order, and itself. [`DecodeStats::decoded`] is measured against this.
+    pub fn minimum_decodes(&self, indices: &[u64]) -> u64 {
+        let index = &self.index;
+        let first = self.first;
+        if !index.has_pts {
+            // Numbered by counting: everything up to the last frame.
+            return indices.last().map_or(0, |&i| i + first + 1);
+        }
+        let mut needed = vec![false; index.packets.len()];
+        for &i in indices {
+            let target = index.order_of(i + first);
+            needed[target] = true;
+            let key = index.keyframe_of(i + first);
+            for (n, p) in needed[key..target].iter_mut().zip(&index.packets[key..]) {
+                *n |= p.reference;
+            }
+        }
+        needed.iter().filter(|&&n| n).count() as u64
     }
 
     /// Positions the demuxer at or before the packet at decode position `target` and resets
     /// the decoder.
     fn seek_to_packet(&mut self, target: usize) -> Result<()> {
-        let p = self.packets[target];
+        let p = self.index.packets[target];
         // Demuxers index by pts or by dts: the smaller one lands at or before the packet.
         let ts = p.dts.map_or(p.pts, |d| d.min(p.pts));
         // SAFETY: the context and stream index are valid for the life of `self.input`.
@@ -348,6 +470,48 @@ impl Video {
         self.decoder.flush();
         self.decoder.skip_frame(Discard::Default);
         Ok(())
+    }
+}
+
+impl Index {
+    /// Presentation index of a timestamp: its place among the sorted frame timestamps.
+    fn shown_index(&self, pts: i64) -> Option<u64> {
+        self.frame_pts.binary_search(&pts).ok().map(|i| i as u64)
+    }
+
+    /// Decode-order position of the frame at presentation index `index`.
+    fn order_of(&self, index: u64) -> usize {
+        self.order_of_pts[&self.frame_pts[index as usize]]
+    }
+
+    /// Decode-order position of the keyframe from which decoding reaches frame `index`: the
+    /// last keyframe shown no later than the frame.
+    fn keyframe_of(&self, index: u64) -> usize {
+        let target = self.frame_pts[index as usize];
+        let after = self
+            .keyframes
+            .partition_point(|&k| self.packets[k].pts <= target);
+        self.keyframes[after.saturating_sub(1)]
+    }
+
+    /// `indices` (ascending) cut into runs, each decoded from one seek: the frames reached
+    /// from one keyframe, joined by those of the next keyframes when that keyframe is fed
+    /// anyway before the run's last frame (open GOPs: frames shown before a keyframe that
+    /// refer to it), so that no picture is decoded twice.
+    fn runs(&self, indices: &[u64]) -> Vec<Range<usize>> {
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        let mut last_order = 0;
+        for (n, &i) in indices.iter().enumerate() {
+            let key = self.keyframe_of(i);
+            match runs.last_mut() {
+                Some(run) if key <= last_order || key == self.keyframe_of(indices[run.start]) => {
+                    run.end = n + 1;
+                }
+                _ => runs.push(n..n + 1),
+            }
+            last_order = last_order.max(self.order_of(i));
+        }
+        runs
     }
 }
 

@@ -12,6 +12,10 @@ pub(super) struct Scaler {
     source: (format::Pixel, u32, u32),
 }
 
+// SAFETY: a swscale context holds no thread-bound state; it is only ever used by the one
+// thread that owns the video it belongs to.
+unsafe impl Send for Scaler {}
+
 impl Video {
     /// Converts a decoded picture to packed RGB8 and applies the container's rotation.
     pub(super) fn convert_rgb(&mut self, picture: &frame::Video) -> Result<RgbFrame> {

@@ -5,27 +5,32 @@
 use super::Video;
 use crate::error::{Error, Result};
 use crate::video::frame::RgbFrame;
+use std::ops::Range;
 use video_rs::ffmpeg::{self, frame, util::error::EAGAIN, Discard, Packet};
 
 /// Where one run of decoding stands.
 pub(super) struct Run<'a> {
-    /// The wanted presentation indices, ascending, and the next one to hand over.
+    /// The wanted presentation indices, ascending, the next one to hand over, and where this
+    /// run ends.
     indices: &'a [u64],
     next: usize,
+    end: usize,
     /// Decode-order position of the next packet to feed.
     fed: usize,
     /// Frames output so far, for streams numbered by counting.
     counted: u64,
-    /// The end of the stream was reached; the decoder gives what it still holds.
+    /// No more packets are fed: the end of the stream was reached, or every wanted frame
+    /// has been; the decoder gives what it still holds.
     draining: bool,
 }
 
 impl<'a> Run<'a> {
-    /// A run handing over `indices[next..]`, feeding from decode position `fed`.
-    pub(super) fn new(indices: &'a [u64], next: usize, fed: usize) -> Self {
+    /// A run handing over `indices[wanted]`, feeding from decode position `fed`.
+    pub(super) fn new(indices: &'a [u64], wanted: Range<usize>, fed: usize) -> Self {
         Self {
             indices,
-            next,
+            next: wanted.start,
+            end: wanted.end,
             fed,
             counted: 0,
             draining: false,
@@ -33,7 +38,12 @@ impl<'a> Run<'a> {
     }
 
     fn done(&self) -> bool {
-        self.next == self.indices.len()
+        self.next == self.end
+    }
+
+    /// The wanted frames not yet handed over.
+    fn pending(&self) -> &[u64] {
+        &self.indices[self.next..self.end]
     }
 }
 
@@ -46,7 +56,7 @@ impl Video {
         convert: &dyn Fn(u64) -> bool,
         sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
     ) -> Result<()> {
-        let mut run = Run::new(indices, 0, 0);
+        let mut run = Run::new(indices, 0..indices.len(), 0);
         if run.done() {
             return Ok(());
         }
@@ -61,45 +71,45 @@ impl Video {
                 }
             }
             if let Some((packet, _)) = self.next_packet(&mut run)? {
+                self.stats.decoded += 1;
                 self.send(&packet)?;
             }
         }
     }
 
-    /// Decodes from the keyframe just sought to (`run.fed`) and hands over the wanted frames
-    /// until the next one is better reached by a new seek: frames that are neither wanted nor
-    /// referenced by others are not decoded at all. Returns the new `run.next`.
+    /// Decodes from the keyframe just sought to (`run.fed`) and hands over the run's frames:
+    /// frames that are neither wanted nor referenced by others are not decoded at all, and
+    /// once the last wanted frame is fed the decoder is drained rather than fed further.
     pub(super) fn decode_from_keyframe(
         &mut self,
         mut run: Run,
         sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
-    ) -> Result<usize> {
+    ) -> Result<()> {
         let mut frame = frame::Video::empty();
+        let index = self.index.clone();
+        let last = run.pending().iter().map(|&i| index.order_of(i)).max();
         loop {
             while let Some(shown) = self.receive_wanted(&mut run, &mut frame)? {
                 sink(shown, self.convert_rgb(&frame)?)?;
                 if run.done() {
-                    return Ok(run.next);
-                }
-                // A keyframe not yet fed that still reaches the next target: seeking there
-                // is cheaper than decoding the rest of this group of pictures.
-                let key = self.keyframes[self.keyframe_for(run.indices[run.next])];
-                if !run.draining && key > run.fed {
-                    return Ok(run.next);
+                    return Ok(());
                 }
             }
             if let Some((packet, order)) = self.next_packet(&mut run)? {
-                let wanted = self
-                    .packets
-                    .get(order)
-                    .and_then(|p| self.shown_index(p.pts))
-                    .is_some_and(|i| run.indices[run.next..].binary_search(&i).is_ok());
+                let packet_info = index.packets.get(order);
+                let wanted = packet_info
+                    .and_then(|p| index.shown_index(p.pts))
+                    .is_some_and(|i| run.pending().binary_search(&i).is_ok());
                 self.decoder.skip_frame(if wanted {
                     Discard::Default
                 } else {
                     Discard::NonReference
                 });
+                self.stats.decoded += u64::from(wanted || packet_info.is_none_or(|p| p.reference));
                 self.send(&packet)?;
+                if Some(order) == last {
+                    self.drain(&mut run)?;
+                }
             }
         }
     }
@@ -116,11 +126,11 @@ impl Video {
                 Err(ffmpeg::Error::Eof) => return Err(broken(run.indices[run.next])),
                 Err(e) => return Err(Error::input(path, format!("decode error ({e})"))),
             }
-            let shown = if self.has_pts {
+            let shown = if self.index.has_pts {
                 let Some(shown) = frame
                     .timestamp()
                     .or(frame.pts())
-                    .and_then(|t| self.shown_index(t))
+                    .and_then(|t| self.index.shown_index(t))
                 else {
                     continue;
                 };
@@ -148,20 +158,16 @@ impl Video {
         if run.draining {
             return Ok(None);
         }
-        let path = &self.info.path;
         // A fresh packet per read: reading into a used one leaks its buffer.
         let mut packet = Packet::empty();
         match packet.read(&mut self.input) {
             Ok(()) => {}
             Err(ffmpeg::Error::Eof) => {
-                self.decoder
-                    .send_eof()
-                    .map_err(|e| Error::input(path, format!("decode error ({e})")))?;
-                run.draining = true;
+                self.drain(run)?;
                 return Ok(None);
             }
             Err(ffmpeg::Error::InvalidData) => return Ok(None),
-            Err(e) => return Err(Error::input(path, format!("read error ({e})"))),
+            Err(e) => return Err(Error::input(&self.info.path, format!("read error ({e})"))),
         }
         if packet.stream() != self.stream {
             return Ok(None);
@@ -171,14 +177,23 @@ impl Video {
         let order = packet
             .pts()
             .or(packet.dts())
-            .filter(|_| self.has_pts)
-            .and_then(|t| self.order_of_pts.get(&t).copied())
+            .filter(|_| self.index.has_pts)
+            .and_then(|t| self.index.order_of_pts.get(&t).copied())
             .unwrap_or(run.fed);
         if order < run.fed {
             return Ok(None);
         }
         run.fed = order + 1;
         Ok(Some((packet, order)))
+    }
+
+    /// Feeds no more packets: the decoder hands over what it holds.
+    fn drain(&mut self, run: &mut Run) -> Result<()> {
+        self.decoder
+            .send_eof()
+            .map_err(|e| Error::input(&self.info.path, format!("decode error ({e})")))?;
+        run.draining = true;
+        Ok(())
     }
 
     fn send(&mut self, packet: &Packet) -> Result<()> {
