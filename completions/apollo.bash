@@ -877,7 +877,7 @@ _apollo() {
             return 0
             ;;
         apollo__subcmd__serve)
-            opts="-v -q -h -V --host --port --api-key --allowed-dir --allow-remote --max-queue --max-request-size --max-video-size --model --revision --model-dir --device --dtype --no-cache --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
+            opts="-v -q -h -V --host --port --api-key --allowed-dir --allow-remote --max-queue --max-request-size --max-video-size --model --revision --model-dir --device --dtype --no-cache --threads --temperature --top-p --top-k --repetition-penalty --max-new-tokens --seed --clip-duration --frames-per-clip --model-max-length --clip-sampling-ratio --start --end --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,6 +929,10 @@ _apollo() {
                     ;;
                 --dtype)
                     COMPREPLY=($(compgen -W "auto bf16 f16 f32" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --temperature)

@@ -143,6 +143,7 @@ complete -c apollo -n "__fish_apollo_using_subcommand serve" -l dtype -d 'Weight
 bf16\t''
 f16\t''
 f32\t''"
+complete -c apollo -n "__fish_apollo_using_subcommand serve" -l threads -d 'Threads for decoding video, 1 to 1024: decoders at work on separate keyframe groups, the rest shared among their own threads [default: the machine\'s cores]' -r
 complete -c apollo -n "__fish_apollo_using_subcommand serve" -l temperature -d 'Temperature of the token sampling, 0 to 100; 0 takes the most likely token every time' -r
 complete -c apollo -n "__fish_apollo_using_subcommand serve" -l top-p -d 'Nucleus sampling: draw from the most likely tokens that together hold this probability, above 0 and at most 1' -r
 complete -c apollo -n "__fish_apollo_using_subcommand serve" -l top-k -d 'Draw from the K most likely tokens, 0 (all) to the model\'s vocabulary size [default: the model\'s generation config]' -r
