@@ -14,6 +14,7 @@
 
 pub mod apollo;
 mod attention;
+mod bf16_matmul;
 pub mod connector;
 pub mod finite;
 pub mod grid;
