@@ -162,3 +162,40 @@ fn other_dtypes_and_empty_products_go_through() {
     let empty = matmul(&bf16(&[2, 0], 14), &bf16(&[0, 4], 15)).unwrap();
     assert_eq!(values(&empty), vec![0.0; 8]);
 }
+
+#[test]
+fn widened_and_paired_products_agree_where_both_run() {
+    // The widened kernel is what CPUs without bf16 dot products run: both must match f32.
+    let a = bf16(&[2, 37, 67], 16);
+    let b = bf16(&[2, 45, 67], 17).transpose(1, 2).unwrap();
+    let storage = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<bf16>().unwrap();
+    let (ad, bd) = (storage(&a), storage(&b.transpose(1, 2).unwrap()));
+    let a_layout = Layout::contiguous((2, 37, 67));
+    let b_layout = Layout::contiguous((2, 45, 67)).transpose(1, 2).unwrap();
+    let (am, bm) = (Matrices::new(&ad, &a_layout), Matrices::new(&bd, &b_layout));
+    let size = Size {
+        m: 37,
+        k: 67,
+        n: 45,
+    };
+    let want = values(
+        &a.to_dtype(DType::F32)
+            .unwrap()
+            .matmul(&b.to_dtype(DType::F32).unwrap())
+            .unwrap(),
+    );
+    let mut kernels: Vec<Vec<f32>> = Vec::new();
+    let mut out = vec![0f32; 2 * 37 * 45];
+    widened::product(&am, &bm, size, &mut out);
+    kernels.push(out.clone());
+    #[cfg(target_arch = "x86_64")]
+    if paired::available() {
+        paired::product(&am, &bm, size, &mut out);
+        kernels.push(out);
+    }
+    for got in kernels {
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+}
