@@ -135,11 +135,10 @@ mod x86 {
             let bp = b.as_ptr().add(p * 2 * NR);
             let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
             let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(NR).cast()));
-            let ap = &a[p * MR..p * MR + MR];
-            for r in 0..MR {
-                let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(ap[r] as i32));
-                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
-                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+            for (acc, &pair) in acc.iter_mut().zip(&a[p * MR..p * MR + MR]) {
+                let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair as i32));
+                acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
+                acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
             }
         }
         for (r, acc) in acc.iter().enumerate() {
