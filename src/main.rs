@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     // -v and -vv raise apollo's own logging only: the libraries' debug output (the
     // tokenizer traces every character it normalises) would drown it. RUST_LOG reaches them.
@@ -31,4 +32,17 @@ fn main() -> ExitCode {
         e.status()
     });
     ExitCode::from(status.code())
+}
+
+/// The model's tensors of tens or hundreds of MB come and go in every layer; by default glibc
+/// maps each from the kernel and unmaps it when freed, so the next one is faulted in and
+/// zeroed page by page again (a sixth of a CPU run's time). Served from the heap and kept
+/// there, freed memory is reused instead (the peak grows a little: ~6% in `apollo bench`).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; nothing is allocated yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
 }

@@ -6,7 +6,7 @@
 //! copying the keys. Long sequences are processed in slices of query rows so that the score
 //! matrix stays bounded (a 10k-token prompt would otherwise need gigabytes).
 
-use super::layers;
+use super::{bf16_matmul, layers};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// Score elements materialised at once (256 MiB in f32).
@@ -42,8 +42,14 @@ fn sliced_attention(
     let q = q
         .contiguous()?
         .reshape((batch, kv_heads, group, queries, d))?;
-    let k_t = k.contiguous()?.t()?;
-    let v = v.contiguous()?;
+    // The bf16 product reads views as they are (a cache's first positions, heads split off
+    // the projection's columns); candle's wants its batches evenly spaced.
+    let (k, v) = if bf16_matmul::reads_views(k) {
+        (k.clone(), v.clone())
+    } else {
+        (k.contiguous()?, v.contiguous()?)
+    };
+    let k_t = k.t()?;
     let rows = (budget / (batch * heads * keys).max(1)).clamp(1, queries);
     let mut outputs = Vec::new();
     for start in (0..queries).step_by(rows) {
@@ -51,7 +57,7 @@ fn sliced_attention(
         let q_part = q
             .narrow(3, start, len)?
             .reshape((batch, kv_heads, group * len, d))?;
-        let mut scores = q_part.matmul(&k_t)?;
+        let mut scores = bf16_matmul::matmul(&q_part, &k_t)?;
         if scale != 1.0 {
             scores = layers::scale(&scores, scale)?;
         }
@@ -64,7 +70,7 @@ fn sliced_attention(
                 .reshape((batch, kv_heads, group * len, keys))?;
         }
         let weights = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
-        let out = weights.matmul(&v)?;
+        let out = bf16_matmul::matmul(&weights, &v)?;
         outputs.push(out.reshape((batch, kv_heads, group, len, d))?);
     }
     let out = if outputs.len() == 1 {

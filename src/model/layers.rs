@@ -1,6 +1,7 @@
 //! Building blocks shared by the encoders, the connector and the llm, with the reference's
 //! precision: both norms compute their statistics in f32 whatever the model dtype.
 
+use super::bf16_matmul;
 use crate::checkpoint::config::Activation;
 use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
@@ -38,7 +39,7 @@ impl Linear {
         let dims = x.dims();
         let (last, lead) = dims.split_last().expect("a tensor with dims");
         let rows = lead.iter().product::<usize>();
-        let mut y = x.reshape((rows, *last))?.matmul(&self.weight.t()?)?;
+        let mut y = bf16_matmul::matmul(&x.reshape((rows, *last))?, &self.weight.t()?)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }

@@ -7,13 +7,15 @@
 //! input embeddings, with a key/value cache that can be cut back (`kv_cache`). [`apollo`] wires
 //! them; [`input`] is what the model is given: token ids and the prompt's chunks of text and
 //! video rows; [`prefix`] tracks which prompt blocks the cache holds, so that a prompt reuses
-//! those it shares with the one before.
+//! those it shares with the one before. `bf16_matmul` is the bf16 matrix product on the
+//! CPU, which candle's would widen to f32 whole on every call.
 //!
 //! Computations follow the reference's precision: f32 wherever it upcasts (norm statistics,
 //! LayerScale, the grid resize, softmax, rotary tables), the model dtype elsewhere.
 
 pub mod apollo;
 mod attention;
+mod bf16_matmul;
 pub mod connector;
 pub mod finite;
 pub mod grid;
