@@ -240,6 +240,11 @@ fn on_a_terminal_ctrl_c_stops_an_answer_and_the_session_goes_on() {
 
     // Ctrl-C at the prompt drops the line; the session goes on.
     tmux.keys(&["never asked", "C-c"]);
+    // The next line is typed at the next prompt, as a person would, not into the gap between
+    // two prompts.
+    tmux.wait_for("a prompt after the dropped line", |s| {
+        s.contains("> never asked\n") && s.trim_end().lines().last() == Some(">")
+    });
     tmux.keys(&["/reset", "Enter"]);
     tmux.wait_for("the reset", |s| s.contains("The conversation starts over."));
     tmux.keys(&["/help", "Enter"]);

@@ -491,7 +491,8 @@ fn a_partial_download_is_never_used_and_is_resumed_by_the_next_run() {
     });
     let (endpoint, _) = serve_with(files.clone(), always_cut);
     let cache = tempfile::tempdir().unwrap();
-    let out = impatient(&endpoint, cache.path())
+    // Default timeouts: a cut is no stall, and 0.3 s ones could expire on a busy machine.
+    let out = apollo(&endpoint, cache.path())
         .args(["download", REPO])
         .output()
         .unwrap();
