@@ -39,15 +39,13 @@ fn with_bf16<R>(t: &Tensor, f: impl FnOnce(&[bf16]) -> Result<R>) -> Result<R> {
 
 /// A parameter vector (a norm's weight, a LayerScale gamma) widened to f32.
 fn vector(t: &Tensor) -> Result<Vec<f32>> {
-    t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()
+    t.to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()
 }
 
 /// `out[row] = f(row index, x[row])` for rows of `width` elements, in parallel.
-fn map_rows(
-    x: &[bf16],
-    width: usize,
-    f: impl Fn(usize, &[bf16], &mut [bf16]) + Sync,
-) -> Vec<bf16> {
+fn map_rows(x: &[bf16], width: usize, f: impl Fn(usize, &[bf16], &mut [bf16]) + Sync) -> Vec<bf16> {
     let mut out = vec![bf16::ZERO; x.len()];
     if width == 0 {
         return out;
@@ -175,7 +173,10 @@ pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
                 .zip(u.par_chunks(MIN_TASK_ELEMENTS))
                 .for_each(|((d, g), u)| {
                     let mut buf = [0f32; BLOCK];
-                    for ((d, g), u) in d.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).zip(u.chunks(BLOCK))
+                    for ((d, g), u) in d
+                        .chunks_mut(BLOCK)
+                        .zip(g.chunks(BLOCK))
+                        .zip(u.chunks(BLOCK))
                     {
                         activate(act, g, &mut buf);
                         for ((d, a), u) in d.iter_mut().zip(&buf).zip(u) {
@@ -195,7 +196,12 @@ pub fn residual_layer_scale(x: &Tensor, y: &Tensor, gamma: &Tensor) -> Result<Te
     let width = *x.dims().last().unwrap_or(&0);
     let gamma = vector(gamma)?;
     if x.dims() != y.dims() || gamma.len() != width {
-        bail!("layer scale of {:?}, {:?}, gamma {}", x.dims(), y.dims(), gamma.len());
+        bail!(
+            "layer scale of {:?}, {:?}, gamma {}",
+            x.dims(),
+            y.dims(),
+            gamma.len()
+        );
     }
     let out = with_bf16(x, |xs| {
         with_bf16(y, |ys| {
@@ -316,7 +322,10 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let width = *x.dims().last().unwrap_or(&0);
     let weight = vector(weight)?;
     if weight.len() != width {
-        bail!("rms norm of width {width} with a weight of {}", weight.len());
+        bail!(
+            "rms norm of width {width} with a weight of {}",
+            weight.len()
+        );
     }
     let eps = eps as f32;
     let out = with_bf16(x, |xs| {
@@ -349,7 +358,10 @@ pub fn layer_norm(
     let width = *x.dims().last().unwrap_or(&0);
     let (weight, bias) = (vector(weight)?, vector(bias)?);
     let times = times.map(vector).transpose()?;
-    if weight.len() != width || bias.len() != width || times.as_ref().is_some_and(|t| t.len() != width) {
+    if weight.len() != width
+        || bias.len() != width
+        || times.as_ref().is_some_and(|t| t.len() != width)
+    {
         bail!("layer norm of width {width} with parameters of other widths");
     }
     let eps = eps as f32;
@@ -383,11 +395,15 @@ pub fn layer_norm(
 pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
     let s = s as f32;
     let out = with_bf16(x, |x| {
-        Ok(map_rows(x, x.len().min(MIN_TASK_ELEMENTS), |_, src, dst| {
-            for (d, v) in dst.iter_mut().zip(src) {
-                *d = round(v.to_f32() * s);
-            }
-        }))
+        Ok(map_rows(
+            x,
+            x.len().min(MIN_TASK_ELEMENTS),
+            |_, src, dst| {
+                for (d, v) in dst.iter_mut().zip(src) {
+                    *d = round(v.to_f32() * s);
+                }
+            },
+        ))
     })?;
     like(x, out)
 }

@@ -85,8 +85,15 @@ fn residual_layer_scale_rounds_the_scaled_branch_then_the_sum() {
     let x = bf16_tensor(&[2, 7, 96], 4, 3.0);
     let y = bf16_tensor(&[2, 7, 96], 5, 3.0);
     let gamma = random_tensor(&[96], 6);
-    let scaled = f32_of(&y).broadcast_mul(&gamma).unwrap().to_dtype(BF).unwrap();
-    let want = (f32_of(&x) + f32_of(&scaled)).unwrap().to_dtype(BF).unwrap();
+    let scaled = f32_of(&y)
+        .broadcast_mul(&gamma)
+        .unwrap()
+        .to_dtype(BF)
+        .unwrap();
+    let want = (f32_of(&x) + f32_of(&scaled))
+        .unwrap()
+        .to_dtype(BF)
+        .unwrap();
     assert_equal(&residual_layer_scale(&x, &y, &gamma).unwrap(), &want);
 }
 
@@ -100,7 +107,12 @@ fn sums_round_once() {
 
 /// The unfused steps of attention.rs: scale in f32 rounded, the additive causal mask in f32,
 /// softmax in f32, rounded.
-fn candle_softmax(scores: &Tensor, scale: f64, causal_first: Option<usize>, queries: usize) -> Tensor {
+fn candle_softmax(
+    scores: &Tensor,
+    scale: f64,
+    causal_first: Option<usize>,
+    queries: usize,
+) -> Tensor {
     let scaled = if scale == 1.0 {
         scores.clone()
     } else {
@@ -111,12 +123,21 @@ fn candle_softmax(scores: &Tensor, scale: f64, causal_first: Option<usize>, quer
         let (rows, keys) = s.dims2().unwrap();
         let bias: Vec<f32> = (0..rows)
             .flat_map(|r| {
-                (0..keys).map(move |j| if j > first + r % queries { f32::MIN } else { 0.0 })
+                (0..keys).map(move |j| {
+                    if j > first + r % queries {
+                        f32::MIN
+                    } else {
+                        0.0
+                    }
+                })
             })
             .collect();
         s = (s + Tensor::from_vec(bias, (rows, keys), &candle_core::Device::Cpu).unwrap()).unwrap();
     }
-    candle_nn::ops::softmax_last_dim(&s).unwrap().to_dtype(BF).unwrap()
+    candle_nn::ops::softmax_last_dim(&s)
+        .unwrap()
+        .to_dtype(BF)
+        .unwrap()
 }
 
 #[test]
