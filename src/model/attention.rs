@@ -6,7 +6,7 @@
 //! copying the keys. Long sequences are processed in slices of query rows so that the score
 //! matrix stays bounded (a 10k-token prompt would otherwise need gigabytes).
 
-use super::{bf16_matmul, layers};
+use super::{bf16_matmul, bf16_ops, layers};
 use candle_core::{DType, Device, Result, Tensor};
 
 /// Score elements materialised at once (256 MiB in f32).
@@ -57,7 +57,22 @@ fn sliced_attention(
         let q_part = q
             .narrow(3, start, len)?
             .reshape((batch, kv_heads, group * len, d))?;
-        let mut scores = bf16_matmul::matmul(&q_part, &k_t)?;
+        let scores = bf16_matmul::matmul(&q_part, &k_t)?;
+        if bf16_ops::applies(&scores) {
+            let causal_first = (mask == Mask::Causal).then_some(keys - queries + start);
+            let score_rows = batch * kv_heads * group * len;
+            let weights = bf16_ops::attention_softmax(
+                &scores.reshape((score_rows, keys))?,
+                scale,
+                causal_first,
+                len,
+            )?
+            .reshape((batch, kv_heads, group * len, keys))?;
+            let out = bf16_matmul::matmul(&weights, &v)?;
+            outputs.push(out.reshape((batch, kv_heads, group, len, d))?);
+            continue;
+        }
+        let mut scores = scores;
         if scale != 1.0 {
             scores = layers::scale(&scores, scale)?;
         }

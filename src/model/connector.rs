@@ -10,7 +10,7 @@
 //! `resampler.layers.{i}.mlp.{gate,up,down}_proj.weight`, `resampler.norm.{norm.weight,norm.bias,wheight}`.
 
 use super::attention::{attention, Mask};
-use super::layers::{LayerNorm, Linear};
+use super::layers::{gated, residual, LayerNorm, Linear};
 use crate::checkpoint::config::{Activation, ConnectorConfig};
 use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
@@ -81,7 +81,7 @@ impl Connector {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut context = self.projector[0].forward(x)?;
         for layer in &self.projector[1..] {
-            context = layer.forward(&context.gelu_erf()?)?;
+            context = layer.forward(&Activation::Gelu.apply(&context)?)?;
         }
         let clips = x.dim(0)?;
         let (n, hidden) = self.latents.dims2()?;
@@ -105,7 +105,7 @@ impl WeightedNorm {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.norm.forward(x)?.broadcast_mul(&self.wheight)
+        self.norm.forward_times(x, &self.wheight)
     }
 }
 
@@ -160,10 +160,14 @@ impl PerceiverLayer {
         let a = attention(&q, &k, &v, scale, Mask::None)?
             .transpose(1, 2)?
             .reshape((clips, n, c.heads * c.head_dim))?;
-        let latents = (latents + self.o_proj.forward(&a)?)?;
+        let latents = residual(latents, &self.o_proj.forward(&a)?)?;
         let h = self.post_attention_layernorm.forward(&latents)?;
-        let gated = (self.act.apply(&self.gate_proj.forward(&h)?)? * self.up_proj.forward(&h)?)?;
-        &latents + self.down_proj.forward(&gated)?
+        let hidden = gated(
+            self.act,
+            &self.gate_proj.forward(&h)?,
+            &self.up_proj.forward(&h)?,
+        )?;
+        residual(&latents, &self.down_proj.forward(&hidden)?)
     }
 }
 

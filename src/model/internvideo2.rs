@@ -11,7 +11,9 @@
 //! position embeddings and blocks past the selected one are not loaded.
 
 use super::attention::{attention, Mask};
+use super::bf16_ops;
 use super::layers::{scale, Linear, RmsNorm};
+use crate::checkpoint::config::Activation;
 use crate::checkpoint::config::InternVideo2Config;
 use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
@@ -157,11 +159,16 @@ impl InternVideo2 {
     }
 }
 
-/// `(x.float() * gamma.float()).to(x.dtype)`: LayerScale forced to f32.
-fn layer_scale(x: &Tensor, gamma: &Tensor) -> candle_core::Result<Tensor> {
-    x.to_dtype(DType::F32)?
+/// `x + (y.float() * gamma.float()).to(x.dtype)`: the residual sum of a branch with
+/// LayerScale forced to f32.
+fn add_layer_scaled(x: &Tensor, y: &Tensor, gamma: &Tensor) -> candle_core::Result<Tensor> {
+    if bf16_ops::applies(x) && bf16_ops::applies(y) {
+        return bf16_ops::residual_layer_scale(x, y, gamma);
+    }
+    x + y
+        .to_dtype(DType::F32)?
         .broadcast_mul(gamma)?
-        .to_dtype(x.dtype())
+        .to_dtype(y.dtype())?
 }
 
 impl Block {
@@ -212,8 +219,8 @@ impl Block {
         let a = attention(&split(&q)?, &split(&k)?, &split(&v)?, 1.0, Mask::None)?
             .transpose(1, 2)?
             .reshape((b, n, d))?;
-        let x = (x + layer_scale(&self.proj.forward(&a)?, &self.ls1)?)?;
-        let h = self.fc1.forward(&self.norm2.forward(&x)?)?.gelu_erf()?;
-        &x + layer_scale(&self.fc2.forward(&h)?, &self.ls2)?
+        let x = add_layer_scaled(x, &self.proj.forward(&a)?, &self.ls1)?;
+        let h = Activation::Gelu.apply(&self.fc1.forward(&self.norm2.forward(&x)?)?)?;
+        add_layer_scaled(&x, &self.fc2.forward(&h)?, &self.ls2)
     }
 }

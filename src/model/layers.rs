@@ -1,7 +1,7 @@
 //! Building blocks shared by the encoders, the connector and the llm, with the reference's
 //! precision: both norms compute their statistics in f32 whatever the model dtype.
 
-use super::bf16_matmul;
+use super::{bf16_matmul, bf16_ops};
 use crate::checkpoint::config::Activation;
 use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
@@ -41,7 +41,11 @@ impl Linear {
         let rows = lead.iter().product::<usize>();
         let mut y = bf16_matmul::matmul(&x.reshape((rows, *last))?, &self.weight.t()?)?;
         if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
+            y = if bf16_ops::applies(&y) && bf16_ops::applies(bias) {
+                bf16_ops::add_bias(&y, bias)?
+            } else {
+                y.broadcast_add(bias)?
+            };
         }
         let mut shape = lead.to_vec();
         shape.push(self.weight.dim(0)?);
@@ -58,6 +62,9 @@ impl Linear {
 /// `x * s` for a Python float `s`, as torch computes it: in f32, one rounding to the dtype
 /// (candle's own scalar product would round `s` to a bf16 first).
 pub fn scale(x: &Tensor, s: f64) -> candle_core::Result<Tensor> {
+    if bf16_ops::applies(x) {
+        return bf16_ops::scale(x, s);
+    }
     match x.dtype() {
         DType::F32 | DType::F64 => x.affine(s, 0.0),
         dtype => x.to_dtype(DType::F32)?.affine(s, 0.0)?.to_dtype(dtype),
@@ -66,12 +73,31 @@ pub fn scale(x: &Tensor, s: f64) -> candle_core::Result<Tensor> {
 
 impl Activation {
     pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if bf16_ops::applies(x) {
+            return bf16_ops::activation(self, x);
+        }
         match self {
             Activation::Silu => x.silu(),
             Activation::Gelu => x.gelu_erf(),
             Activation::GeluTanh => x.gelu(),
         }
     }
+}
+
+/// `act(gate) * up`, the gated MLP's product, each op rounded to the dtype.
+pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    if bf16_ops::applies(gate) && bf16_ops::applies(up) {
+        return bf16_ops::gated(act, gate, up);
+    }
+    act.apply(gate)? * up
+}
+
+/// The residual sum `x + y`.
+pub fn residual(x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    if bf16_ops::applies(x) && bf16_ops::applies(y) {
+        return bf16_ops::add(x, y);
+    }
+    x + y
 }
 
 /// torch's `nn.LayerNorm` (weight and bias): mean and variance over the last dim in f32, the
@@ -93,6 +119,9 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if bf16_ops::applies(x) {
+            return bf16_ops::layer_norm(x, &self.weight, &self.bias, self.eps, None);
+        }
         let dtype = x.dtype();
         let x = x.to_dtype(DType::F32)?;
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
@@ -102,6 +131,14 @@ impl LayerNorm {
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)?
             .to_dtype(dtype)
+    }
+
+    /// `forward(x) * times`, rounded after the norm and after the product.
+    pub fn forward_times(&self, x: &Tensor, times: &Tensor) -> candle_core::Result<Tensor> {
+        if bf16_ops::applies(x) && bf16_ops::applies(times) {
+            return bf16_ops::layer_norm(x, &self.weight, &self.bias, self.eps, Some(times));
+        }
+        self.forward(x)?.broadcast_mul(times)
     }
 }
 
@@ -122,6 +159,9 @@ impl RmsNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if bf16_ops::applies(x) && bf16_ops::applies(&self.weight) {
+            return bf16_ops::rms_norm(x, &self.weight, self.eps);
+        }
         let dtype = x.dtype();
         let x = x.to_dtype(DType::F32)?;
         let var = x.sqr()?.mean_keepdim(D::Minus1)?;

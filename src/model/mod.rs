@@ -8,7 +8,8 @@
 //! them; [`input`] is what the model is given: token ids and the prompt's chunks of text and
 //! video rows; [`prefix`] tracks which prompt blocks the cache holds, so that a prompt reuses
 //! those it shares with the one before. `bf16_matmul` is the bf16 matrix product on the
-//! CPU, which candle's would widen to f32 whole on every call.
+//! CPU, which candle's would widen to f32 whole on every call; `bf16_ops` the bf16 CPU norms,
+//! activations and sums, which candle computes element by element on one thread.
 //!
 //! Computations follow the reference's precision: f32 wherever it upcasts (norm statistics,
 //! LayerScale, the grid resize, softmax, rotary tables), the model dtype elsewhere.
@@ -16,6 +17,7 @@
 pub mod apollo;
 mod attention;
 mod bf16_matmul;
+mod bf16_ops;
 pub mod connector;
 pub mod finite;
 pub mod grid;

@@ -12,7 +12,7 @@
 
 use super::attention::{attention, Mask};
 use super::kv_cache::KvCache;
-use super::layers::{Linear, RmsNorm};
+use super::layers::{gated, residual, Linear, RmsNorm};
 use crate::checkpoint::config::{Activation, Qwen2Config};
 use crate::checkpoint::safetensors::Weights;
 use crate::error::Result;
@@ -200,10 +200,14 @@ impl DecoderLayer {
         let a = attention(&q, &k, &v, scale, mask)?
             .transpose(1, 2)?
             .reshape((b, seq, heads * head_dim))?;
-        let x = (x + self.o_proj.forward(&a)?)?;
+        let x = residual(x, &self.o_proj.forward(&a)?)?;
         let h = self.post_attention_layernorm.forward(&x)?;
-        let gated = (self.act.apply(&self.gate_proj.forward(&h)?)? * self.up_proj.forward(&h)?)?;
-        &x + self.down_proj.forward(&gated)?
+        let hidden = gated(
+            self.act,
+            &self.gate_proj.forward(&h)?,
+            &self.up_proj.forward(&h)?,
+        )?;
+        residual(&x, &self.down_proj.forward(&hidden)?)
     }
 }
 

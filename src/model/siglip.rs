@@ -9,7 +9,7 @@
 //! transformers 4.x and without by 5.x.
 
 use super::attention::{attention, Mask};
-use super::layers::{LayerNorm, Linear};
+use super::layers::{residual, LayerNorm, Linear};
 use crate::checkpoint::config::{Activation, SiglipConfig};
 use crate::checkpoint::safetensors::{WeightFiles, Weights};
 use crate::error::{Error, Kind, Result};
@@ -173,9 +173,9 @@ impl EncoderLayer {
         let a = attention(&q, &k, &v, scale, Mask::None)?
             .transpose(1, 2)?
             .reshape((n, tokens, d))?;
-        let x = (x + self.out_proj.forward(&a)?)?;
+        let x = residual(x, &self.out_proj.forward(&a)?)?;
         let h = self.layer_norm2.forward(&x)?;
         let h = self.fc2.forward(&self.act.apply(&self.fc1.forward(&h)?)?)?;
-        x + h
+        residual(&x, &h)
     }
 }
