@@ -11,6 +11,7 @@
 //! within that of a bf16 rounding boundary may round the other way.
 
 use super::bf16_matmul::reads_views;
+use super::bf16_round::round;
 use crate::checkpoint::config::Activation;
 use candle_core::{bail, CpuStorage, Result, Storage, Tensor};
 use half::bf16;
@@ -66,20 +67,28 @@ fn like(t: &Tensor, data: Vec<bf16>) -> Result<Tensor> {
     Tensor::from_vec(data, t.shape().clone(), t.device())
 }
 
-fn round(v: f32) -> bf16 {
-    bf16::from_f32(v)
-}
-
 /// `act(src)` into `dst` in f32, with formulas that vectorise (libm's erff, tanhf and expf
 /// are a call per element), each within a few f32 ulp of the exact value:
 /// SiLU `v / (1 + e^-v)`; GELU `v * erfc(-v / sqrt 2) / 2`; GELU-tanh
 /// `v / 2 * (1 + tanh(u)) = v / (1 + e^(-2u))`, u = sqrt(2/pi) (v + 0.044715 v^3).
 fn activate(act: Activation, src: &[bf16], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { activate_avx2(act, src, dst) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { activate_avx512(act, src, dst) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { activate_avx2(act, src, dst) };
+        }
     }
+    activate_portable(act, src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn activate_avx512(act: Activation, src: &[bf16], dst: &mut [f32]) {
     activate_portable(act, src, dst)
 }
 
@@ -180,7 +189,7 @@ pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
                     {
                         activate(act, g, &mut buf);
                         for ((d, a), u) in d.iter_mut().zip(&buf).zip(u) {
-                            *d = round(round(*a).to_f32() * u.to_f32());
+                            *d = round(widen(round(*a)) * widen(*u));
                         }
                     }
                 });
@@ -217,8 +226,8 @@ pub fn residual_layer_scale(x: &Tensor, y: &Tensor, gamma: &Tensor) -> Result<Te
                         .zip(ys.chunks(width))
                     {
                         for (((d, x), y), g) in d.iter_mut().zip(xs).zip(ys).zip(&gamma) {
-                            let scaled = round(y.to_f32() * g);
-                            *d = round(x.to_f32() + scaled.to_f32());
+                            let scaled = round(widen(*y) * g);
+                            *d = round(widen(*x) + widen(scaled));
                         }
                     }
                 });
@@ -255,19 +264,36 @@ pub fn attention_softmax(
 
 fn softmax_row(src: &[bf16], scale: f32, dst: &mut [bf16]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { softmax_row_avx2(src, scale, dst) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { softmax_row_avx512(src, scale, dst) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { softmax_row_avx2(src, scale, dst) };
+        }
     }
     softmax_row_portable(src, scale, dst)
 }
 
-/// The same code compiled for AVX2 (no FMA: the roundings stay those of the portable code).
+/// The same code compiled for AVX-512 or AVX2 (Rust does not fuse a multiply and an add on
+/// its own, so the roundings stay those of the portable code).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_row_avx512(src: &[bf16], scale: f32, dst: &mut [bf16]) {
+    softmax_row_portable(src, scale, dst)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn softmax_row_avx2(src: &[bf16], scale: f32, dst: &mut [bf16]) {
     softmax_row_portable(src, scale, dst)
 }
+
+/// Lanes of the softmax's sum: one running sum in order would be a chain of dependent adds
+/// as long as the row; 16 interleaved ones vectorise (and are no less accurate).
+const SUM_LANES: usize = 16;
 
 #[inline(always)]
 fn softmax_row_portable(src: &[bf16], scale: f32, dst: &mut [bf16]) {
@@ -281,7 +307,11 @@ fn softmax_row_portable(src: &[bf16], scale: f32, dst: &mut [bf16]) {
     for v in &mut row {
         *v = exp(*v - max);
     }
-    let sum: f32 = row.iter().sum();
+    let mut lanes = [0f32; SUM_LANES];
+    for chunk in row.chunks(SUM_LANES) {
+        lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+    }
+    let sum: f32 = lanes.iter().sum();
     for (d, v) in dst.iter_mut().zip(&row) {
         *d = round(v / sum);
     }
@@ -332,13 +362,13 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
         Ok(map_rows(xs, width, |_, src, dst| {
             let mut sum = 0f32;
             for v in src {
-                let v = v.to_f32();
+                let v = widen(*v);
                 sum += v * v;
             }
             let denom = (sum * (1.0 / width as f64) as f32 + eps).sqrt();
             for ((d, v), w) in dst.iter_mut().zip(src).zip(&weight) {
-                let normed = round(v.to_f32() / denom);
-                *d = round(normed.to_f32() * w);
+                let normed = round(widen(*v) / denom);
+                *d = round(widen(normed) * w);
             }
         }))
     })?;
@@ -369,20 +399,20 @@ pub fn layer_norm(
         Ok(map_rows(xs, width, |_, src, dst| {
             // candle's mean: the sum times 1/n.
             let inv_n = (1.0 / width as f64) as f32;
-            let mean = src.iter().map(|v| v.to_f32()).sum::<f32>() * inv_n;
+            let mean = src.iter().map(|v| widen(*v)).sum::<f32>() * inv_n;
             let var = src
                 .iter()
                 .map(|v| {
-                    let c = v.to_f32() - mean;
+                    let c = widen(*v) - mean;
                     c * c
                 })
                 .sum::<f32>()
                 * inv_n;
             let denom = (var + eps).sqrt();
             for (i, (d, v)) in dst.iter_mut().zip(src).enumerate() {
-                let y = round((v.to_f32() - mean) / denom * weight[i] + bias[i]);
+                let y = round((widen(*v) - mean) / denom * weight[i] + bias[i]);
                 *d = match &times {
-                    Some(t) => round(y.to_f32() * t[i]),
+                    Some(t) => round(widen(y) * t[i]),
                     None => y,
                 };
             }
@@ -400,7 +430,7 @@ pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
             x.len().min(MIN_TASK_ELEMENTS),
             |_, src, dst| {
                 for (d, v) in dst.iter_mut().zip(src) {
-                    *d = round(v.to_f32() * s);
+                    *d = round(widen(*v) * s);
                 }
             },
         ))
@@ -418,7 +448,7 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     let out = with_bf16(x, |xs| {
         Ok(map_rows(xs, width, |_, src, dst| {
             for ((d, v), b) in dst.iter_mut().zip(src).zip(&bias) {
-                *d = round(v.to_f32() + b);
+                *d = round(widen(*v) + b);
             }
         }))
     })?;
@@ -438,7 +468,7 @@ pub fn add(x: &Tensor, y: &Tensor) -> Result<Tensor> {
                 .zip(ys.par_chunks(MIN_TASK_ELEMENTS))
                 .for_each(|((d, xs), ys)| {
                     for ((d, x), y) in d.iter_mut().zip(xs).zip(ys) {
-                        *d = round(x.to_f32() + y.to_f32());
+                        *d = round(widen(*x) + widen(*y));
                     }
                 });
             Ok(out)

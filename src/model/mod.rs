@@ -18,6 +18,7 @@ pub mod apollo;
 mod attention;
 mod bf16_matmul;
 mod bf16_ops;
+mod bf16_round;
 pub mod connector;
 pub mod finite;
 pub mod grid;

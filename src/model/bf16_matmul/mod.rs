@@ -23,10 +23,11 @@ mod few_rows;
 mod paired;
 mod widened;
 
+use super::bf16_round::round_into;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use few_rows::Isa;
 use half::bf16;
-use half::slice::HalfFloatSliceExt;
+use half::slice::HalfFloatSliceExt as _;
 use rayon::prelude::*;
 
 /// Products with at most this many rows per matrix take the path that keeps weights in bf16.
@@ -103,27 +104,26 @@ impl CustomOp2 for Bf16Matmul {
         let rank = dims.len();
         let (m, k, n) = (dims[rank - 2], dims[rank - 1], l2.dims()[rank - 1]);
         let (a, b) = (Matrices::new(a, l1), Matrices::new(b, l2));
-        let mut out = vec![0f32; a.offsets.len() * m * n];
-        // k = 0: every output is an empty sum.
-        if m * n * k > 0 {
-            let size = Size { m, k, n };
-            if m > FEW_ROWS || !few_rows::product(Isa::detect(), &a, &b, size, &mut out) {
-                many_rows(&a, &b, size, &mut out);
-            }
-        }
+        let size = Size { m, k, n };
         let mut shape = dims[..rank - 2].to_vec();
         shape.extend([m, n]);
-        Ok((CpuStorage::BF16(narrow(&out)), shape.into()))
+        Ok((CpuStorage::BF16(product(&a, &b, size)), shape.into()))
     }
 }
 
-/// With the CPU's bf16 dot products where it has them, else widened to f32.
-fn many_rows(a: &Matrices, b: &Matrices, size: Size, out: &mut [f32]) {
+/// The batches' products, rounded to bf16.
+fn product(a: &Matrices, b: &Matrices, size: Size) -> Vec<bf16> {
+    let Size { m, k, n } = size;
     #[cfg(target_arch = "x86_64")]
-    if paired::available() {
-        return paired::product(a, b, size, out);
+    if m > FEW_ROWS && k > 0 && paired::available() {
+        return paired::product(a, b, size);
     }
-    widened::product(a, b, size, out)
+    let mut out = vec![0f32; a.offsets.len() * m * n];
+    // k = 0: every output is an empty sum.
+    if m * n * k > 0 && (m > FEW_ROWS || !few_rows::product(Isa::detect(), a, b, size, &mut out)) {
+        widened::product(a, b, size, &mut out);
+    }
+    narrow(&out)
 }
 
 /// The product's sizes: (m, k) times (k, n).
@@ -142,7 +142,7 @@ fn narrow(values: &[f32]) -> Vec<bf16> {
     let mut out = vec![bf16::ZERO; values.len()];
     out.par_chunks_mut(CONVERT_CHUNK)
         .zip(values.par_chunks(CONVERT_CHUNK))
-        .for_each(|(dst, src)| dst.convert_from_f32_slice(src));
+        .for_each(|(dst, src)| round_into(src, dst));
     out
 }
 
