@@ -58,7 +58,7 @@ fn sliced_attention(
             .narrow(3, start, len)?
             .reshape((batch, kv_heads, group * len, d))?;
         let scores = bf16_matmul::matmul(&q_part, &k_t)?;
-        if bf16_ops::applies(&scores) {
+        if bf16_ops::fuses(&scores) {
             let causal_first = (mask == Mask::Causal).then_some(keys - queries + start);
             let score_rows = batch * kv_heads * group * len;
             let weights = bf16_ops::attention_softmax(

@@ -9,13 +9,80 @@
 //! are candle's f32 computation of the same ops rounded to bf16 where that is exact; exp, erfc
 //! and the activations use formulas that vectorise, a few f32 ulp from libm's, so a value
 //! within that of a bf16 rounding boundary may round the other way.
+//!
+//! The gated activation and the attention softmax also take f32 tensors ([`Element`]): candle
+//! runs an f32 activation on one thread with libm's exp, and an f32 attention softmax as three
+//! passes (scale, causal bias, softmax) over a buffer of every score.
 
 use super::bf16_matmul::reads_views;
 use super::bf16_round::round;
 use crate::checkpoint::config::Activation;
-use candle_core::{bail, CpuStorage, Result, Storage, Tensor};
+use candle_core::{bail, CpuStorage, DType, Result, Storage, Tensor};
 use half::bf16;
 use rayon::prelude::*;
+
+/// The values the kernels that also take f32 read and write: each op's f32 result is rounded
+/// to bf16, or kept as it is.
+pub trait Element: Copy + Send + Sync + candle_core::WithDType {
+    fn widen(self) -> f32;
+    fn round(v: f32) -> Self;
+    fn slice(storage: &CpuStorage) -> Option<&[Self]>;
+}
+
+impl Element for bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        widen(self)
+    }
+    #[inline(always)]
+    fn round(v: f32) -> Self {
+        round(v)
+    }
+    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
+        match storage {
+            CpuStorage::BF16(data) => Some(data),
+            _ => None,
+        }
+    }
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn round(v: f32) -> Self {
+        v
+    }
+    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
+        match storage {
+            CpuStorage::F32(data) => Some(data),
+            _ => None,
+        }
+    }
+}
+
+/// Whether [`gated`] and [`attention_softmax`] compute ops of `t` (bf16 or f32, on the CPU).
+pub fn fuses(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::BF16 | DType::F32)
+}
+
+/// Runs `f` on `t`'s elements as the [`Element`] type of its dtype.
+macro_rules! by_element {
+    ($t:expr, |$e:ident| $body:expr) => {
+        match $t.dtype() {
+            DType::F32 => {
+                type $e = f32;
+                $body
+            }
+            _ => {
+                type $e = bf16;
+                $body
+            }
+        }
+    };
+}
 
 /// Whether these kernels compute ops of `t` (a bf16 tensor on the CPU).
 pub fn applies(t: &Tensor) -> bool {
@@ -27,10 +94,18 @@ const MIN_TASK_ELEMENTS: usize = 1 << 14;
 
 /// `f` on the contiguous bf16 elements of `t`.
 fn with_bf16<R>(t: &Tensor, f: impl FnOnce(&[bf16]) -> Result<R>) -> Result<R> {
+    with_elements(t, f)
+}
+
+/// `f` on the contiguous elements of `t`, of type `T`.
+fn with_elements<T: Element, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::BF16(data)) = &*storage else {
-        bail!("a bf16 CPU tensor was expected");
+    let Some(data) = (match &*storage {
+        Storage::Cpu(cpu) => T::slice(cpu),
+        _ => None,
+    }) else {
+        bail!("a {:?} CPU tensor was expected", T::DTYPE);
     };
     let Some((start, end)) = layout.contiguous_offsets() else {
         bail!("a contiguous tensor was expected");
@@ -46,8 +121,8 @@ fn vector(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 /// `out[row] = f(row index, x[row])` for rows of `width` elements, in parallel.
-fn map_rows(x: &[bf16], width: usize, f: impl Fn(usize, &[bf16], &mut [bf16]) + Sync) -> Vec<bf16> {
-    let mut out = vec![bf16::ZERO; x.len()];
+fn map_rows<T: Element>(x: &[T], width: usize, f: impl Fn(usize, &[T], &mut [T]) + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
     if width == 0 {
         return out;
     }
@@ -63,7 +138,7 @@ fn map_rows(x: &[bf16], width: usize, f: impl Fn(usize, &[bf16], &mut [bf16]) + 
     out
 }
 
-fn like(t: &Tensor, data: Vec<bf16>) -> Result<Tensor> {
+fn like<T: Element>(t: &Tensor, data: Vec<T>) -> Result<Tensor> {
     Tensor::from_vec(data, t.shape().clone(), t.device())
 }
 
@@ -71,7 +146,7 @@ fn like(t: &Tensor, data: Vec<bf16>) -> Result<Tensor> {
 /// are a call per element), each within a few f32 ulp of the exact value:
 /// SiLU `v / (1 + e^-v)`; GELU `v * erfc(-v / sqrt 2) / 2`; GELU-tanh
 /// `v / 2 * (1 + tanh(u)) = v / (1 + e^(-2u))`, u = sqrt(2/pi) (v + 0.044715 v^3).
-fn activate(act: Activation, src: &[bf16], dst: &mut [f32]) {
+fn activate<T: Element>(act: Activation, src: &[T], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -88,32 +163,32 @@ fn activate(act: Activation, src: &[bf16], dst: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn activate_avx512(act: Activation, src: &[bf16], dst: &mut [f32]) {
+unsafe fn activate_avx512<T: Element>(act: Activation, src: &[T], dst: &mut [f32]) {
     activate_portable(act, src, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn activate_avx2(act: Activation, src: &[bf16], dst: &mut [f32]) {
+unsafe fn activate_avx2<T: Element>(act: Activation, src: &[T], dst: &mut [f32]) {
     activate_portable(act, src, dst)
 }
 
 #[inline(always)]
-fn activate_portable(act: Activation, src: &[bf16], dst: &mut [f32]) {
+fn activate_portable<T: Element>(act: Activation, src: &[T], dst: &mut [f32]) {
     #[allow(clippy::excessive_precision)]
     const SQRT_TWO_OVER_PI: f32 = 0.79788456080286535587989211986876373;
     let pairs = dst.iter_mut().zip(src);
     match act {
         Activation::Silu => pairs.for_each(|(d, s)| {
-            let v = widen(*s);
+            let v = s.widen();
             *d = v / (1.0 + exp(-v));
         }),
         Activation::Gelu => pairs.for_each(|(d, s)| {
-            let v = widen(*s);
+            let v = s.widen();
             *d = 0.5 * v * erfc(-v * std::f32::consts::FRAC_1_SQRT_2);
         }),
         Activation::GeluTanh => pairs.for_each(|(d, s)| {
-            let v = widen(*s);
+            let v = s.widen();
             let u = SQRT_TWO_OVER_PI * v * (1.0 + 0.044715 * v * v);
             *d = v / (1.0 + exp(-2.0 * u));
         }),
@@ -169,14 +244,18 @@ pub fn activation(act: Activation, x: &Tensor) -> Result<Tensor> {
 }
 
 /// `act(gate) * up` of a gated MLP, rounded after the activation and after the product as the
-/// reference's two ops are.
+/// reference's two ops are (bf16 or f32 tensors).
 pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
-    if gate.dims() != up.dims() {
-        bail!("gate {:?} and up {:?} differ", gate.dims(), up.dims());
+    if gate.dims() != up.dims() || gate.dtype() != up.dtype() {
+        bail!("gate {:?} and up {:?} differ", gate, up);
     }
-    let out = with_bf16(gate, |g| {
-        with_bf16(up, |u| {
-            let mut out = vec![bf16::ZERO; g.len()];
+    by_element!(gate, |T| gated_of::<T>(act, gate, up))
+}
+
+fn gated_of<T: Element>(act: Activation, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let out = with_elements::<T, _>(gate, |g| {
+        with_elements::<T, _>(up, |u| {
+            let mut out = vec![T::zero(); g.len()];
             out.par_chunks_mut(MIN_TASK_ELEMENTS)
                 .zip(g.par_chunks(MIN_TASK_ELEMENTS))
                 .zip(u.par_chunks(MIN_TASK_ELEMENTS))
@@ -189,7 +268,7 @@ pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
                     {
                         activate(act, g, &mut buf);
                         for ((d, a), u) in d.iter_mut().zip(&buf).zip(u) {
-                            *d = round(widen(round(*a)) * widen(*u));
+                            *d = T::round(T::round(*a).widen() * u.widen());
                         }
                     }
                 });
@@ -240,8 +319,22 @@ pub fn residual_layer_scale(x: &Tensor, y: &Tensor, gamma: &Tensor) -> Result<Te
 /// Softmax over the last dim of attention scores (rows, keys), with the reference's steps:
 /// the scores times `scale` in f32 rounded to bf16 (skipped for a scale of 1), keys past
 /// `first + (row % queries)` masked when `causal_first` is given, the softmax in f32, the
-/// weights rounded to bf16.
+/// weights rounded to bf16 (f32 scores: the same steps, nothing rounded).
 pub fn attention_softmax(
+    scores: &Tensor,
+    scale: f64,
+    causal_first: Option<usize>,
+    queries: usize,
+) -> Result<Tensor> {
+    by_element!(scores, |T| softmax_of::<T>(
+        scores,
+        scale,
+        causal_first,
+        queries
+    ))
+}
+
+fn softmax_of<T: Element>(
     scores: &Tensor,
     scale: f64,
     causal_first: Option<usize>,
@@ -249,20 +342,20 @@ pub fn attention_softmax(
 ) -> Result<Tensor> {
     let keys = *scores.dims().last().unwrap_or(&0);
     let scale = scale as f32;
-    let out = with_bf16(scores, |s| {
+    let out = with_elements::<T, _>(scores, |s| {
         Ok(map_rows(s, keys, |row, src, dst| {
             let visible = causal_first.map_or(keys, |first| (first + row % queries + 1).min(keys));
             softmax_row(&src[..visible], scale, &mut dst[..visible]);
             // Masked keys: exp(min - max) is 0, as the additive mask gives.
             for d in &mut dst[visible..] {
-                *d = bf16::ZERO;
+                *d = T::zero();
             }
         }))
     })?;
     like(scores, out)
 }
 
-fn softmax_row(src: &[bf16], scale: f32, dst: &mut [bf16]) {
+fn softmax_row<T: Element>(src: &[T], scale: f32, dst: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -281,13 +374,13 @@ fn softmax_row(src: &[bf16], scale: f32, dst: &mut [bf16]) {
 /// its own, so the roundings stay those of the portable code).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn softmax_row_avx512(src: &[bf16], scale: f32, dst: &mut [bf16]) {
+unsafe fn softmax_row_avx512<T: Element>(src: &[T], scale: f32, dst: &mut [T]) {
     softmax_row_portable(src, scale, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn softmax_row_avx2(src: &[bf16], scale: f32, dst: &mut [bf16]) {
+unsafe fn softmax_row_avx2<T: Element>(src: &[T], scale: f32, dst: &mut [T]) {
     softmax_row_portable(src, scale, dst)
 }
 
@@ -296,11 +389,11 @@ unsafe fn softmax_row_avx2(src: &[bf16], scale: f32, dst: &mut [bf16]) {
 const SUM_LANES: usize = 16;
 
 #[inline(always)]
-fn softmax_row_portable(src: &[bf16], scale: f32, dst: &mut [bf16]) {
-    let mut row: Vec<f32> = src.iter().map(|v| widen(*v)).collect();
+fn softmax_row_portable<T: Element>(src: &[T], scale: f32, dst: &mut [T]) {
+    let mut row: Vec<f32> = src.iter().map(|v| v.widen()).collect();
     if scale != 1.0 {
         for v in &mut row {
-            *v = widen(round(*v * scale));
+            *v = T::round(*v * scale).widen();
         }
     }
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -313,7 +406,7 @@ fn softmax_row_portable(src: &[bf16], scale: f32, dst: &mut [bf16]) {
     }
     let sum: f32 = lanes.iter().sum();
     for (d, v) in dst.iter_mut().zip(&row) {
-        *d = round(v / sum);
+        *d = T::round(v / sum);
     }
 }
 

@@ -86,7 +86,7 @@ impl Activation {
 
 /// `act(gate) * up`, the gated MLP's product, each op rounded to the dtype.
 pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
-    if bf16_ops::applies(gate) && bf16_ops::applies(up) {
+    if bf16_ops::fuses(gate) && bf16_ops::fuses(up) && gate.dtype() == up.dtype() {
         return bf16_ops::gated(act, gate, up);
     }
     act.apply(gate)? * up

@@ -222,3 +222,46 @@ fn exp_is_within_two_ulp_of_libm() {
         assert!(ulps <= 2, "{x}: {got} vs {want} ({ulps} ulp)");
     }
 }
+
+/// f32 values within `relative` of candle's f32 computation of the same ops.
+fn assert_f32_close(got: &Tensor, want: &Tensor, relative: f32) {
+    assert_eq!(got.dtype(), DType::F32);
+    assert_eq!(got.dims(), want.dims());
+    for (g, w) in values(got).iter().zip(values(want)) {
+        assert!((g - w).abs() <= w.abs() * relative + 1e-30, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn f32_tensors_take_the_same_steps_unrounded() {
+    let (gate, up) = (random_tensor(&[5, 300], 20), random_tensor(&[5, 300], 21));
+    let (gate, up) = ((gate * 6.0).unwrap(), (up * 3.0).unwrap());
+    for act in ACTIVATIONS {
+        let want = (candle_activation(act, &gate.to_dtype(DType::F64).unwrap())
+            * up.to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+        assert_f32_close(&gated(act, &gate, &up).unwrap(), &want, 1e-5);
+    }
+    let scores = (random_tensor(&[40, 2917], 22) * 20.0).unwrap();
+    for (scale, first) in [(1.0, None), (0.125, Some(2000)), (0.3, Some(0))] {
+        let mut s = (&scores * scale).unwrap();
+        if let Some(first) = first {
+            let bias: Vec<f32> = (0..40 * 2917)
+                .map(|i| {
+                    if i % 2917 > first + (i / 2917) % 8 {
+                        f32::MIN
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let bias = Tensor::from_vec(bias, (40, 2917), &candle_core::Device::Cpu).unwrap();
+            s = (s + bias).unwrap();
+        }
+        let want = candle_nn::ops::softmax_last_dim(&s).unwrap();
+        let got = attention_softmax(&scores, scale, first, 8).unwrap();
+        assert_f32_close(&got, &want, 1e-5);
+    }
+}
