@@ -137,6 +137,51 @@ fn random_access_equals_sequential_decode_across_containers() {
     }
 }
 
+/// A long MP4's packet scan is read by two demuxers from its two halves at once: the index
+/// they make must be the one a single demuxer reads, so the same frames, found the same way.
+#[test]
+fn a_split_packet_scan_indexes_as_one_demuxer_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "long.mp4",
+            &[
+                "-c:v",
+                "libx264",
+                "-g",
+                "23",
+                "-bf",
+                "3",
+                "-x264-params",
+                "b-pyramid=normal:scenecut=0",
+            ],
+        ),
+        ("long.mov", &["-c:v", "libx264", "-g", "37", "-bf", "2"]),
+    ];
+    for (name, codec) in cases {
+        let path = dir.path().join(name);
+        common::synthetic(&path, "96x64", "10", "45", codec);
+        let one = Video::open_with_threads(&path, 1).unwrap();
+        let mut two = Video::open_with_threads(&path, 2).unwrap();
+        assert_eq!((one.scan_demuxers(), two.scan_demuxers()), (1, 2), "{name}");
+        assert_eq!(one.info(), two.info(), "{name}");
+        let idx = probe_indices(&path);
+        assert_eq!(
+            one.minimum_decodes(&idx),
+            two.minimum_decodes(&idx),
+            "{name}"
+        );
+        let mut got = BTreeMap::new();
+        two.frames_at(&idx, |i, f| {
+            got.insert(i, f);
+            Ok(())
+        })
+        .unwrap();
+        assert!(got == sequential(&path, &idx), "{name}: frames differ");
+        assert_eq!(two.stats().decoded, two.minimum_decodes(&idx), "{name}");
+    }
+}
+
 /// Where reordering and references are hardest (B-frame pyramids, open GOPs whose leading
 /// frames refer to the group before, HEVC, VP9 with hidden alternate references), random
 /// access with one decoder and with several gives the full decode's frames, seeks only
@@ -261,7 +306,7 @@ fn a_segment_s_frames_are_its_video_s_from_its_first_frame_on() {
         end_s: Some(4.5),
     };
     for (path, first, total) in [(common::real_video("bikes.mp4"), 27, 86), (avi, 11, 34)] {
-        let open = || segment::open(&path, Some(&cut)).unwrap();
+        let open = || segment::open(&path, Some(&cut), 1).unwrap();
         let info = open().info().clone();
         assert_eq!(info.segment.as_ref().unwrap().first_frame, first);
         assert_eq!(info.total_frames, total);
@@ -476,4 +521,40 @@ fn packet_count(path: &Path) -> u64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// `apollo bench --decode-only` as a user runs it: one JSON object for the video's default
+/// plan, decoding exactly the minimum, and the scan split on a long MP4 with 2 threads.
+#[test]
+fn the_decode_bench_reports_a_minimal_decode_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.mp4");
+    common::synthetic(
+        &path,
+        "96x64",
+        "10",
+        "45",
+        &["-c:v", "libx264", "-g", "23", "-bf", "3"],
+    );
+    for threads in ["1", "2"] {
+        let out = common::apollo()
+            .args(["bench", "--decode-only", "--threads", threads, "--video"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let info = Video::open(&path).unwrap().info().clone();
+        let plan = plan_clips(info.total_frames, info.fps, &ClipSampling::default()).unwrap();
+        assert_eq!(report["frames"], plan.frames_to_decode().len());
+        assert_eq!(report["threads"], threads.parse::<u64>().unwrap());
+        assert_eq!(report["decoded_frames"], report["minimum_frames"]);
+        assert_eq!(report["backward_seeks"], 0);
+        assert_eq!(report["scan_demuxers"], if threads == "1" { 1 } else { 2 });
+        assert!(report["decode_s"].as_f64().unwrap() > 0.0);
+    }
 }

@@ -24,13 +24,14 @@ pub struct DecodeReport {
     /// Seeks to a keyframe; backward ones, within a decoder (none by design).
     pub seeks: u64,
     pub backward_seeks: u64,
+    /// Demuxers that read the packet scan at open (2: split, on a long MP4).
+    pub scan_demuxers: usize,
 }
 
 /// Decodes the default plan's frames of `path` with `threads` threads.
 pub fn run(path: &Path, threads: usize) -> Result<DecodeReport> {
     let start = Instant::now();
-    let mut video = Video::open(path)?;
-    video.set_threads(threads)?;
+    let mut video = Video::open_with_threads(path, threads)?;
     let info = video.info().clone();
     let wanted = plan_clips(info.total_frames, info.fps, &ClipSampling::default())
         .map_err(|e| Error::input(path, e.to_string()))?
@@ -52,5 +53,6 @@ pub fn run(path: &Path, threads: usize) -> Result<DecodeReport> {
         minimum_frames: video.minimum_decodes(&wanted),
         seeks: stats.seeks,
         backward_seeks: stats.backward_seeks,
+        scan_demuxers: video.scan_demuxers(),
     })
 }

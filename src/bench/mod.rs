@@ -288,8 +288,7 @@ fn decode_and_preprocess(
     plan: &ClipPlan,
 ) -> Result<(Vec<ClipTensor>, Vec<ClipTensor>, f64)> {
     let start = Instant::now();
-    let mut video = Video::open(path)?;
-    video.set_threads(pipeline.decode_threads())?;
+    let mut video = Video::open_with_threads(path, pipeline.decode_threads())?;
     let (mut siglip, mut internvideo2) = (Vec::new(), Vec::new());
     for_each_clip(&mut video, plan, |_, frames| {
         let (s, i) = pipeline.preprocessor().preprocess_clip(frames);

@@ -16,7 +16,7 @@ use crate::records::inspect::{InspectClip, InspectError, InspectRecord, PromptTo
 use crate::render::contact_sheet::{contact_sheet, SheetRow};
 use crate::render::png_file::{encode_png, write_png};
 use crate::video::clips::{plan_clips, ClipPlan, ClipSampling};
-use crate::video::decode::{Video, VideoInfo};
+use crate::video::decode::{available_threads, Video, VideoInfo};
 use crate::video::extract::for_each_clip;
 use crate::video::frame::RgbFrame;
 use crate::video::segment;
@@ -161,7 +161,7 @@ fn inspect_one(
     args: &InspectArgs,
     tokenizer: Option<&PromptTokenizer>,
 ) -> Result<Report> {
-    let mut video = segment::open(path, cfg.segment.as_ref())?;
+    let mut video = segment::open(path, cfg.segment.as_ref(), available_threads())?;
     let info = video.info().clone();
     let plan = plan_clips(info.total_frames, info.fps, cfg)
         .map_err(|e| Error::input(path, e.to_string()))?;

@@ -178,8 +178,7 @@ impl Pipeline {
                 cfg.tokens_per_clip
             )));
         }
-        let mut video = segment::open(path, cfg.segment.as_ref())?;
-        video.set_threads(self.decode_threads)?;
+        let video = segment::open(path, cfg.segment.as_ref(), self.decode_threads)?;
         let info = video.info().clone();
         let plan = plan_clips(info.total_frames, info.fps, cfg)
             .map_err(|e| Error::input(path, e.to_string()))?;

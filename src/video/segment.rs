@@ -99,10 +99,10 @@ fn first_shown_at(us: f64, total: u64, fps: f64) -> u64 {
     lo
 }
 
-/// Opens `path` and, with a segment, keeps only its frames: a segment outside the video or
-/// holding no frame is a usage error naming the file.
-pub fn open(path: &Path, segment: Option<&Segment>) -> Result<Video> {
-    let mut video = Video::open(path)?;
+/// Opens `path` to decode with `threads` threads and, with a segment, keeps only its frames: a
+/// segment outside the video or holding no frame is a usage error naming the file.
+pub fn open(path: &Path, segment: Option<&Segment>, threads: usize) -> Result<Video> {
+    let mut video = Video::open_with_threads(path, threads)?;
     if let Some(segment) = segment {
         let info = video.info();
         let frames = segment

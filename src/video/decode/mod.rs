@@ -17,6 +17,7 @@ mod parallel;
 mod refs;
 mod rgb;
 mod run;
+mod scan;
 
 use super::frame::RgbFrame;
 use super::rotate::{rotation_degrees, Rotation};
@@ -82,6 +83,8 @@ struct Index {
     /// B-frames) frames are numbered by counting from the start, and random access becomes a
     /// sequential decode.
     has_pts: bool,
+    /// Demuxers that read the packet scan (see `scan`).
+    scan_demuxers: usize,
 }
 
 /// An open video, ready to hand out frames by presentation index.
@@ -169,10 +172,16 @@ fn open_decoder(
 }
 
 impl Video {
-    /// Opens `path` and indexes its video stream.
+    /// Opens `path` and indexes its video stream, to decode with the machine's cores.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_threads(path, available_threads())
+    }
+
+    /// Opens `path` and indexes its video stream with up to `threads` threads (at least 1),
+    /// the threads decoding may then use (see [`Video::set_threads`]).
+    pub fn open_with_threads(path: &Path, threads: usize) -> Result<Self> {
         ffmpeg_init();
-        let threads = available_threads();
+        let threads = threads.max(1);
         let input = open_input(path)?;
         let (stream_index, decoder) = open_decoder(&input, path, threads)?;
         let stream = input.stream(stream_index).expect("the stream just found");
@@ -256,6 +265,12 @@ impl Video {
         Ok(())
     }
 
+    /// How many demuxers read the packet scan at open: 2 where it was split (a long MP4 with
+    /// 2 threads or more), else 1.
+    pub fn scan_demuxers(&self) -> usize {
+        self.index.scan_demuxers
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -286,42 +301,14 @@ impl Video {
     /// presentation time.
     fn scan_packets(&mut self, refs: Option<RefReader>) -> Result<Index> {
         let path = self.info.path.clone();
+        let scan = scan::scan(&mut self.input, &path, self.stream, refs, self.threads)?;
+        let read = scan.packets.len() as i64;
         let mut index = Index {
-            has_pts: true,
+            packets: scan.packets,
+            has_pts: scan.has_pts,
+            scan_demuxers: scan.demuxers,
             ..Index::default()
         };
-        let mut next_synthetic = 0i64;
-        let mut read = 0i64; // video packets read, shown or not
-        loop {
-            // A fresh packet per read: reading into a used one leaks its buffer.
-            let mut packet = Packet::empty();
-            match packet.read(&mut self.input) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => break,
-                Err(ffmpeg::Error::InvalidData) => continue,
-                Err(e) => {
-                    return Err(Error::input(
-                        &path,
-                        format!("read error in the video ({e})"),
-                    ));
-                }
-            }
-            if packet.stream() != self.stream {
-                continue;
-            }
-            read += 1;
-            index.has_pts &= packet.pts().is_some();
-            // Timestamps are only keys here; frames without them get unique ones.
-            let pts = packet.pts().or(packet.dts()).unwrap_or(next_synthetic);
-            next_synthetic = pts + 1;
-            index.packets.push(PacketInfo {
-                pts,
-                dts: packet.dts(),
-                key: packet.is_key(),
-                discard: is_discarded(&packet),
-                reference: refs.is_none_or(|r| r.is_reference(packet.data().unwrap_or(&[]))),
-            });
-        }
         let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());
         if declared > read {
             return Err(Error::input(
