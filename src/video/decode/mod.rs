@@ -27,10 +27,12 @@ use open::open_input;
 use refs::RefReader;
 use rgb::Scaler;
 use run::Run;
+use scan::SecondHalf;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use video_rs::ffmpeg::packet::Ref as _;
 use video_rs::ffmpeg::{self, codec, decoder, format, media, Discard, Packet};
@@ -103,6 +105,9 @@ pub struct Video {
     stats: DecodeStats,
     /// The keyframe last sought to in this request.
     last_seek: Option<usize>,
+    /// A second demuxer left open by the packet scan: the first parallel decode's first
+    /// worker takes it instead of opening one.
+    spare: Option<format::context::Input>,
 }
 
 /// What decoding did: its distance to the floor of what the frames need.
@@ -144,6 +149,11 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The video stream ffmpeg ranks first: the one decoded.
+fn best_video_stream(input: &format::context::Input) -> Option<format::stream::Stream<'_>> {
+    input.streams().best(media::Type::Video)
+}
+
 /// The best video stream of `input`: its index, and a decoder for it with `threads` threads of
 /// its own.
 fn open_decoder(
@@ -151,10 +161,7 @@ fn open_decoder(
     path: &Path,
     threads: usize,
 ) -> Result<(usize, decoder::Video)> {
-    let stream = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| Error::input(path, "no video stream"))?;
+    let stream = best_video_stream(input).ok_or_else(|| Error::input(path, "no video stream"))?;
     let params = stream.parameters();
     let codec_name = params.id().name().to_string();
     let mut context = codec::context::Context::from_parameters(params)
@@ -182,6 +189,22 @@ impl Video {
     pub fn open_with_threads(path: &Path, threads: usize) -> Result<Self> {
         ffmpeg_init();
         let threads = threads.max(1);
+        if threads == 1 {
+            return Self::open_scanning(path, 1, None);
+        }
+        let abort = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let second = scan::SecondHalf::start(scope, path, &abort);
+            let video = Self::open_scanning(path, threads, second);
+            // Opened or failed, the second half's work is over or not wanted.
+            abort.store(true, Ordering::Relaxed);
+            video
+        })
+    }
+
+    /// Opens `path` and indexes it, with `second` reading the second half of the packet
+    /// scan if it can.
+    fn open_scanning(path: &Path, threads: usize, second: Option<SecondHalf>) -> Result<Self> {
         let input = open_input(path)?;
         let (stream_index, decoder) = open_decoder(&input, path, threads)?;
         let stream = input.stream(stream_index).expect("the stream just found");
@@ -191,18 +214,7 @@ impl Video {
         let real_rate = stream.rate();
         let params = stream.parameters();
         let codec_name = params.id().name().to_string();
-        // SAFETY: the parameters live as long as the stream; extradata is `extradata_size`
-        // bytes when not null.
-        let extradata = unsafe {
-            let p = params.as_ptr();
-            match ((*p).extradata, (*p).extradata_size) {
-                (data, size) if !data.is_null() && size > 0 => {
-                    std::slice::from_raw_parts(data, size as usize).to_vec()
-                }
-                _ => Vec::new(),
-            }
-        };
-        let refs = RefReader::new(params.id(), &extradata);
+        let refs = RefReader::of(&params);
         if decoder.width() == 0 || decoder.height() == 0 {
             return Err(Error::input(path, "the video stream has no frame size"));
         }
@@ -230,8 +242,9 @@ impl Video {
             threads,
             stats: DecodeStats::default(),
             last_seek: None,
+            spare: None,
         };
-        video.index = Arc::new(video.scan_packets(refs)?);
+        video.index = Arc::new(video.scan_packets(refs, second)?);
         let frame_pts = &video.index.frame_pts;
         let total = frame_pts.len() as u64;
         if total == 0 {
@@ -299,9 +312,14 @@ impl Video {
 
     /// Reads every video packet's timestamps and flags (no decoding), then orders frames by
     /// presentation time.
-    fn scan_packets(&mut self, refs: Option<RefReader>) -> Result<Index> {
+    fn scan_packets(
+        &mut self,
+        refs: Option<RefReader>,
+        second: Option<SecondHalf>,
+    ) -> Result<Index> {
         let path = self.info.path.clone();
-        let scan = scan::scan(&mut self.input, &path, self.stream, refs, self.threads)?;
+        let scan = scan::scan(&mut self.input, &path, self.stream, refs, second)?;
+        self.spare = scan.spare;
         let read = scan.packets.len() as i64;
         let mut index = Index {
             packets: scan.packets,
@@ -365,6 +383,8 @@ impl Video {
         let first = self.first;
         let indices: Vec<u64> = indices.iter().map(|i| i + first).collect();
         let mut sink = |i: u64, frame| sink(i - first, frame);
+        // Used now or never: an open demuxer holds a file and its index.
+        let spare = self.spare.take();
         if !self.index.has_pts {
             self.seek_to_packet(0)?;
             return self.decode_sequentially(&indices, &|_| true, &mut sink);
@@ -372,7 +392,7 @@ impl Video {
         let runs = self.index.runs(&indices);
         self.last_seek = None;
         if self.threads > 1 && runs.len() > 1 {
-            return self.decode_in_parallel(&indices, &runs, &mut sink);
+            return self.decode_in_parallel(&indices, &runs, spare, &mut sink);
         }
         self.decode_runs(&indices, &runs, &mut sink)
     }

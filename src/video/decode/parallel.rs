@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use video_rs::ffmpeg::format::context::Input;
 
 /// Decoders at work and the threads ffmpeg gets inside each, for `threads` threads and `runs`
 /// runs.
@@ -73,11 +74,13 @@ impl Drop for Leaving<'_> {
 
 impl Video {
     /// Decodes `runs` of `indices` with several decoders and hands the frames to `sink` in
-    /// order, as [`Video::decode_runs`] does with one.
+    /// order, as [`Video::decode_runs`] does with one. A worker takes `spare`, a demuxer of
+    /// this video already open, instead of opening one.
     pub(super) fn decode_in_parallel(
         &mut self,
         indices: &[u64],
         runs: &[Range<usize>],
+        mut spare: Option<Input>,
         sink: &mut dyn FnMut(u64, RgbFrame) -> Result<()>,
     ) -> Result<()> {
         let (workers, inner) = split_threads(self.threads, runs.len());
@@ -96,12 +99,14 @@ impl Video {
             rotation: self.rotation,
             first: self.first,
         };
+        let (shared, next, spec) = (&shared, &next, &spec);
         let (result, stats) = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
-                    scope.spawn(|| {
-                        let _leaving = Leaving(&shared);
-                        let mut worker = match spec.open(inner) {
+                    let input = spare.take();
+                    scope.spawn(move || {
+                        let _leaving = Leaving(shared);
+                        let mut worker = match spec.open(inner, input) {
                             Ok(w) => w,
                             Err(e) => {
                                 shared.lock().broken.get_or_insert(e);
@@ -143,7 +148,7 @@ impl Video {
                     })
                 })
                 .collect();
-            let result = hand_over(&shared, runs.len(), sink);
+            let result = hand_over(shared, runs.len(), sink);
             shared.lock().stop = true;
             shared.changed.notify_all();
             let mut stats = DecodeStats::default();
@@ -170,10 +175,14 @@ struct WorkerSpec {
 
 impl WorkerSpec {
     /// A decoder of its own for this video (own demuxer, own seek position), sharing the
-    /// packet index, with `threads` threads inside.
-    fn open(&self, threads: usize) -> Result<Video> {
+    /// packet index, with `threads` threads inside; on `input` if given, else on a demuxer
+    /// opened here.
+    fn open(&self, threads: usize, input: Option<Input>) -> Result<Video> {
         let path = &self.info.path;
-        let input = open_input(path)?;
+        let input = match input {
+            Some(input) => input,
+            None => open_input(path)?,
+        };
         let (stream, decoder) = open_decoder(&input, path, threads)?;
         Ok(Video {
             info: self.info.clone(),
@@ -187,6 +196,7 @@ impl WorkerSpec {
             threads,
             stats: DecodeStats::default(),
             last_seek: None,
+            spare: None,
         })
     }
 }

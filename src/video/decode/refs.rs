@@ -3,7 +3,7 @@
 //! skip under `Discard::NonReference`, so what the minimum decode of a plan leaves out. Other
 //! codecs, and anything unparsable, count as references.
 
-use video_rs::ffmpeg::codec::Id;
+use video_rs::ffmpeg::codec::{Id, Parameters};
 
 /// How a codec's packets are framed: NAL units behind big-endian lengths of `n` bytes (MP4,
 /// MKV: `avcC`/`hvcC` extradata), or behind start codes (MPEG-TS, raw streams).
@@ -21,6 +21,22 @@ pub(super) struct RefReader {
 }
 
 impl RefReader {
+    /// The reader for a stream with these parameters.
+    pub(super) fn of(params: &Parameters) -> Option<Self> {
+        // SAFETY: the parameters are valid while `params` lives; extradata is
+        // `extradata_size` bytes when not null.
+        let extradata = unsafe {
+            let p = params.as_ptr();
+            match ((*p).extradata, (*p).extradata_size) {
+                (data, size) if !data.is_null() && size > 0 => {
+                    std::slice::from_raw_parts(data, size as usize)
+                }
+                _ => &[],
+            }
+        };
+        Self::new(params.id(), extradata)
+    }
+
     pub(super) fn new(codec: Id, extradata: &[u8]) -> Option<Self> {
         let hevc = match codec {
             Id::H264 => false,

@@ -1,7 +1,9 @@
 //! The packet scan that indexes a video at open: every video packet's timestamps and flags,
 //! read without decoding. On a long MP4 it is split at a middle keyframe and read by two
 //! demuxers at once: it is the one part of opening whose cost grows with the file (~0.25 s an
-//! hour at 640x360 on one thread), and the decoders wait for it.
+//! hour at 640x360 on one thread), and the decoders wait for it. The second demuxer opens
+//! beside the first, not after it, and the first reads from the start while the second
+//! seeks; once done, the second is handed to a decoder rather than closed.
 //!
 //! Only MP4/MOV are split: their demuxer seeks exactly to a sample of its index and reads on
 //! in the order a reading from the start does, so the halves join at the packet the second
@@ -11,11 +13,13 @@
 
 use super::open::open_input;
 use super::refs::RefReader;
-use super::{is_discarded, PacketInfo};
+use super::{best_video_stream, is_discarded, PacketInfo};
 use crate::error::{Error, Result};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::{Scope, ScopedJoinHandle};
 use video_rs::ffmpeg::format::context::Input;
 use video_rs::ffmpeg::{self, Packet};
 
@@ -30,6 +34,8 @@ pub(super) struct Scan {
     pub(super) has_pts: bool,
     /// Demuxers that read it: 2 when split.
     pub(super) demuxers: usize,
+    /// The second half's demuxer, when it read one: open, for a decoder to use.
+    pub(super) spare: Option<Input>,
     /// The next timestamp given to a packet without one.
     next_synthetic: i64,
 }
@@ -50,77 +56,157 @@ impl Mark {
     }
 }
 
-/// Scans `input`, just opened, from the start; with a second demuxer for the second half
-/// when `threads` allows and the file is a long MP4.
+/// The second half of a split scan, started before the first demuxer opens: it opens its
+/// own, checks that the file can be split and seeks to the middle while the first half
+/// begins to read.
+pub(super) struct SecondHalf<'scope> {
+    marks: Receiver<Mark>,
+    abort: &'scope AtomicBool,
+    thread: ScopedJoinHandle<'scope, Result<Option<Scan>>>,
+}
+
+impl<'scope> SecondHalf<'scope> {
+    /// Starts reading the second half of `path` in `scope` if it may be an MP4; setting
+    /// `abort` stops it.
+    pub(super) fn start(
+        scope: &'scope Scope<'scope, '_>,
+        path: &'scope Path,
+        abort: &'scope AtomicBool,
+    ) -> Option<Self> {
+        if !starts_like_mp4(path) {
+            return None;
+        }
+        let (sender, marks) = mpsc::sync_channel(1);
+        let thread = scope.spawn(move || second_half(path, sender, abort));
+        Some(SecondHalf {
+            marks,
+            abort,
+            thread,
+        })
+    }
+}
+
+/// Whether the file is a regular one that begins with an ISO media box (MP4, MOV), the only
+/// files split: a cheap look that spares other files a second open. Anything else (a pipe,
+/// which opening could block on, included) is left to the first demuxer's checks.
+fn starts_like_mp4(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        && [b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide"]
+            .iter()
+            .any(|&b| head[4..] == b[..])
+}
+
+/// Scans `input`, just opened, from the start; `second`, when given, reads the second half
+/// at once if the file turns out to be a long MP4.
 pub(super) fn scan(
     input: &mut Input,
     path: &Path,
     stream: usize,
     refs: Option<RefReader>,
-    threads: usize,
+    second: Option<SecondHalf>,
 ) -> Result<Scan> {
     let mut first = Scan {
         has_pts: true,
         demuxers: 1,
         ..Scan::default()
     };
-    let splits = threads >= 2
-        && input
-            .format()
-            .name()
-            .split(',')
-            .any(|n| n == "mov" || n == "mp4")
-        && input.duration() >= SPLIT_FROM_SECONDS * i64::from(ffmpeg::ffi::AV_TIME_BASE);
-    if !splits {
-        read(input, path, stream, refs, None, &mut first)?;
+    let Some(second) = second else {
+        read(input, path, stream, refs, &mut Join::Alone, &mut first)?;
         return Ok(first);
-    }
-    let middle = input.duration() / 2;
-    let abort = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let (marks, mark) = mpsc::sync_channel(1);
-        let abort = &abort;
-        let second = s.spawn(move || second_half(path, stream, refs, middle, marks, abort));
-        // Waiting for the second half's first packet costs its open (milliseconds); without
-        // the mark the first half could pass that packet before it knew it.
-        let stop = mark.recv().ok();
-        let boundary = match read(input, path, stream, refs, stop, &mut first) {
-            Ok(Some(boundary)) => boundary,
-            // Read to the end (the whole stream is here), or failed: the second half's work
-            // is not needed.
-            end => {
-                abort.store(true, Ordering::Relaxed);
-                end?;
-                return Ok(first);
-            }
-        };
-        match second.join() {
-            Ok(Ok(Some(second))) => {
-                first.packets.extend(second.packets);
-                first.has_pts &= second.has_pts;
-                first.demuxers = 2;
-            }
-            // The second half failed after it began: read it here instead, from the mark.
-            _ => {
-                first.packets.push(boundary);
-                read(input, path, stream, refs, None, &mut first)?;
-            }
+    };
+    let mut join = Join::Waiting {
+        marks: second.marks,
+        keys: Vec::new(),
+        abort: second.abort,
+    };
+    let boundary = match read(input, path, stream, refs, &mut join, &mut first) {
+        Ok(Some(boundary)) => boundary,
+        // Read to the end (the whole stream is here), or failed: the second half's work is
+        // not needed.
+        end => {
+            second.abort.store(true, Ordering::Relaxed);
+            end?;
+            return Ok(first);
         }
-        Ok(first)
-    })
+    };
+    match second.thread.join() {
+        Ok(Ok(Some(second))) => {
+            first.packets.extend(second.packets);
+            first.has_pts &= second.has_pts;
+            first.demuxers = 2;
+            first.spare = second.spare;
+        }
+        // The second half failed after it began: read it here instead, from the mark.
+        _ => {
+            first.packets.push(boundary);
+            read(input, path, stream, refs, &mut Join::Alone, &mut first)?;
+        }
+    }
+    Ok(first)
 }
 
-/// The packets from the keyframe at or before `middle` (in AV_TIME_BASE units) to the end;
-/// the first one's mark goes to `marks` as soon as it is read.
-fn second_half(
-    path: &Path,
-    stream: usize,
-    refs: Option<RefReader>,
-    middle: i64,
-    marks: SyncSender<Mark>,
-    abort: &AtomicBool,
-) -> Result<Option<Scan>> {
+/// Where the first half of a scan stands with the second.
+enum Join<'a> {
+    /// The second half has not said where it starts; the keyframes read so far, to know
+    /// whether its start has been passed when it does, and what stops it then.
+    Waiting {
+        marks: Receiver<Mark>,
+        keys: Vec<Mark>,
+        abort: &'a AtomicBool,
+    },
+    /// The second half starts at this packet.
+    At(Mark),
+    /// There is no second half (or it started where this one had already been): read on
+    /// to the end.
+    Alone,
+}
+
+impl Join<'_> {
+    /// Whether `packet` is where the second half starts; learns where that is as it comes.
+    fn meets(&mut self, packet: &Packet) -> bool {
+        let here = Mark::of(packet);
+        if let Join::Waiting { marks, keys, abort } = self {
+            *self = match marks.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    if packet.is_key() {
+                        keys.push(here);
+                    }
+                    return false;
+                }
+                Ok(mark) if !keys.contains(&mark) => Join::At(mark),
+                // Passed already: its demuxer was slow to open.
+                Ok(_) => {
+                    abort.store(true, Ordering::Relaxed);
+                    Join::Alone
+                }
+                // Not split, or failed.
+                Err(TryRecvError::Disconnected) => Join::Alone,
+            };
+        }
+        matches!(self, Join::At(mark) if *mark == here)
+    }
+}
+
+/// The packets from the keyframe at or before the middle to the end, if `path` is an MP4
+/// long enough to split; the first one's mark goes to `marks` as soon as it is read.
+fn second_half(path: &Path, marks: SyncSender<Mark>, abort: &AtomicBool) -> Result<Option<Scan>> {
     let mut input = open_input(path)?;
+    let splits = input
+        .format()
+        .name()
+        .split(',')
+        .any(|n| n == "mov" || n == "mp4")
+        && input.duration() >= SPLIT_FROM_SECONDS * i64::from(ffmpeg::ffi::AV_TIME_BASE);
+    let Some(stream) = splits.then(|| best_video_stream(&input)).flatten() else {
+        return Ok(None);
+    };
+    let stream_index = stream.index();
+    let refs = RefReader::of(&stream.parameters());
+    let middle = input.duration() / 2;
     input
         .seek(middle, ..middle)
         .map_err(|e| Error::input(path, format!("seek error ({e})")))?;
@@ -129,7 +215,7 @@ fn second_half(
         ..Scan::default()
     };
     let mut marks = Some(marks);
-    read_each(&mut input, path, stream, |packet| {
+    read_each(&mut input, path, stream_index, |packet| {
         if let Some(marks) = marks.take() {
             if !packet.is_key() {
                 // Not a place the halves can join at: dropping `marks` tells the first half.
@@ -142,22 +228,23 @@ fn second_half(
         Ok(!abort.load(Ordering::Relaxed))
     })?;
     let whole = !scan.packets.is_empty() && !abort.load(Ordering::Relaxed);
+    scan.spare = Some(input);
     Ok(whole.then_some(scan))
 }
 
-/// Reads the stream's packets into `scan` until `stop`; returns the packet it stopped at
-/// (not pushed), or None at the end of the file.
+/// Reads the stream's packets into `scan` until the second half's start; returns the packet
+/// it stopped at (not pushed), or None at the end of the file.
 fn read(
     input: &mut Input,
     path: &Path,
     stream: usize,
     refs: Option<RefReader>,
-    stop: Option<Mark>,
+    join: &mut Join<'_>,
     scan: &mut Scan,
 ) -> Result<Option<PacketInfo>> {
     let mut boundary = None;
     read_each(input, path, stream, |packet| {
-        if stop.is_some_and(|mark| mark == Mark::of(packet)) {
+        if join.meets(packet) {
             boundary = Some(scan.info(packet, refs));
             return Ok(false);
         }
@@ -209,5 +296,74 @@ impl Scan {
     fn push(&mut self, packet: &Packet, refs: Option<RefReader>) {
         let info = self.info(packet, refs);
         self.packets.push(info);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Join, Mark};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use video_rs::ffmpeg::codec::packet::{Flags, Packet};
+
+    /// The packet at byte `position`, its dts the same number.
+    fn packet(position: isize, key: bool) -> Packet {
+        let mut p = Packet::empty();
+        p.set_position(position);
+        p.set_dts(Some(position as i64));
+        if key {
+            p.set_flags(Flags::KEY);
+        }
+        p
+    }
+
+    fn waiting(abort: &AtomicBool) -> (mpsc::SyncSender<Mark>, Join<'_>) {
+        let (sender, marks) = mpsc::sync_channel(1);
+        let join = Join::Waiting {
+            marks,
+            keys: Vec::new(),
+            abort,
+        };
+        (sender, join)
+    }
+
+    #[test]
+    fn the_first_half_stops_at_a_start_it_learns_of_before_reaching_it() {
+        let abort = AtomicBool::new(false);
+        let (sender, mut join) = waiting(&abort);
+        assert!(!join.meets(&packet(0, true)));
+        sender.send(Mark::of(&packet(300, true))).unwrap();
+        let met: Vec<bool> = [100, 200, 300, 400]
+            .map(|at| join.meets(&packet(at, at == 300)))
+            .into();
+        assert_eq!(met, [false, false, true, false]);
+        assert!(!abort.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_start_already_passed_stops_the_second_half_and_the_first_reads_on() {
+        let abort = AtomicBool::new(false);
+        let (sender, mut join) = waiting(&abort);
+        for (at, key) in [(0, true), (100, false), (200, true), (300, false)] {
+            assert!(!join.meets(&packet(at, key)));
+        }
+        sender.send(Mark::of(&packet(200, true))).unwrap();
+        assert!(!join.meets(&packet(400, false)));
+        assert!(
+            abort.load(Ordering::Relaxed),
+            "the second half is told to stop"
+        );
+        assert!(matches!(join, Join::Alone));
+        assert!(!join.meets(&packet(200, true)), "nothing stops it any more");
+    }
+
+    #[test]
+    fn without_a_second_half_the_first_reads_to_the_end() {
+        let abort = AtomicBool::new(false);
+        let (sender, mut join) = waiting(&abort);
+        drop(sender);
+        assert!(!join.meets(&packet(0, true)));
+        assert!(matches!(join, Join::Alone));
+        assert!(!abort.load(Ordering::Relaxed));
     }
 }
