@@ -517,6 +517,13 @@ fn every_refusal_has_its_status_and_openais_error_shape() {
     other["model"] = json!("gpt-4o");
     let error = refused(&send(&other), 404, "invalid_request_error", "gpt-4o");
     assert_eq!(error["code"], "model_not_found");
+    // A conversation the model's context cannot hold (the tiny model's is 512 positions).
+    let long = request(
+        json!([about(&file_url(&small), &"why ".repeat(600))]),
+        json!({}),
+    );
+    let error = refused(&send(&long), 400, "invalid_request_error", "shorten it");
+    assert_eq!(error["code"], "context_length_exceeded");
     let error = refused(
         &send(&json!({"messages": "x"})),
         400,

@@ -22,6 +22,10 @@ pub fn round(v: f32) -> bf16 {
 }
 
 /// `dst[i] = round(src[i])`, 16 or 8 lanes at a time where the CPU has them.
+///
+/// The dispatch here (and in `bf16_ops`) is written out rather than taken from the
+/// `multiversion` crate: that crate picks its AVX-512 build only on CPUs with Ice Lake's whole
+/// AVX-512 set, so Skylake servers would get AVX2, and its builds measured no faster.
 pub fn round_into(src: &[f32], dst: &mut [bf16]) {
     #[cfg(target_arch = "x86_64")]
     {

@@ -169,6 +169,11 @@ impl Pipeline {
         self.checkpoint.config.llm.max_position_embeddings
     }
 
+    /// Whether `prompt` leaves room in the context for at least one answer token.
+    pub fn fits(&self, prompt: &Prompt) -> bool {
+        prompt.positions() < self.context_length()
+    }
+
     /// Opens `path` and plans its clips (cheap: no frame is decoded).
     pub fn prepare(&self, path: &Path, cfg: &ClipSampling) -> Result<Prepared> {
         let tokens_per_clip = self.checkpoint.config.connector.num_output_tokens;
@@ -246,7 +251,7 @@ impl Pipeline {
         cfg: &ClipSampling,
     ) -> Result<Prompt> {
         let prompt = self.prompt(prepared, &[], question)?;
-        if prompt.positions() >= self.context_length() {
+        if !self.fits(&prompt) {
             return Err(self.too_long(prepared, &prompt, cfg));
         }
         Ok(prompt)

@@ -147,12 +147,12 @@ impl Worker {
         let prompt = pipeline
             .chat_prompt(&current.prepared, chat)
             .map_err(failed)?;
-        let context = pipeline.context_length();
-        if prompt.positions() >= context {
+        if !pipeline.fits(&prompt) {
             return Err(ApiError::bad_request(format!(
                 "the conversation needs {} tokens with the video but the model's context holds \
-                 {context}: shorten it",
-                prompt.positions()
+                 {}: shorten it",
+                prompt.positions(),
+                pipeline.context_length()
             ))
             .code("context_length_exceeded"));
         }

@@ -236,15 +236,15 @@ impl Conversation {
             pipeline.question_prompt(&self.prepared, question, &session.clips)?
         } else {
             let prompt = pipeline.prompt(&self.prepared, &self.earlier, question)?;
-            let context = pipeline.context_length();
-            if prompt.positions() >= context {
+            if !pipeline.fits(&prompt) {
                 return Err(Error::new(
                     Kind::Usage,
                     Some(&self.path),
                     format!(
                         "with this question the conversation needs {} tokens but the model's \
-                         context holds {context}: /reset starts it over",
-                        prompt.positions()
+                         context holds {}: /reset starts it over",
+                        prompt.positions(),
+                        pipeline.context_length()
                     ),
                 ));
             }
