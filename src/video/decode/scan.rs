@@ -2,8 +2,8 @@
 //! read without decoding. On a long MP4 it is split at a middle keyframe and read by two
 //! demuxers at once: it is the one part of opening whose cost grows with the file (~0.25 s an
 //! hour at 640x360 on one thread), and the decoders wait for it. The second demuxer opens
-//! beside the first, not after it, and the first reads from the start while the second
-//! seeks; once done, the second is handed to a decoder rather than closed.
+//! beside the first, not after it, so the first waits only for its seek; once done, the
+//! second is handed to a decoder rather than closed.
 //!
 //! Only MP4/MOV are split: their demuxer seeks exactly to a sample of its index and reads on
 //! in the order a reading from the start does, so the halves join at the packet the second
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 use video_rs::ffmpeg::format::context::Input;
 use video_rs::ffmpeg::{self, Packet};
@@ -57,8 +57,8 @@ impl Mark {
 }
 
 /// The second half of a split scan, started before the first demuxer opens: it opens its
-/// own, checks that the file can be split and seeks to the middle while the first half
-/// begins to read.
+/// own, checks that the file can be split and seeks to the middle while the first demuxer
+/// opens.
 pub(super) struct SecondHalf<'scope> {
     marks: Receiver<Mark>,
     abort: &'scope AtomicBool,
@@ -115,15 +115,13 @@ pub(super) fn scan(
         ..Scan::default()
     };
     let Some(second) = second else {
-        read(input, path, stream, refs, &mut Join::Alone, &mut first)?;
+        read(input, path, stream, refs, None, &mut first)?;
         return Ok(first);
     };
-    let mut join = Join::Waiting {
-        marks: second.marks,
-        keys: Vec::new(),
-        abort: second.abort,
-    };
-    let boundary = match read(input, path, stream, refs, &mut join, &mut first) {
+    // The second half has been opening since before this demuxer did, so this wait is
+    // short; without the mark this half could pass that packet before it knew it.
+    let stop = second.marks.recv().ok();
+    let boundary = match read(input, path, stream, refs, stop, &mut first) {
         Ok(Some(boundary)) => boundary,
         // Read to the end (the whole stream is here), or failed: the second half's work is
         // not needed.
@@ -143,52 +141,10 @@ pub(super) fn scan(
         // The second half failed after it began: read it here instead, from the mark.
         _ => {
             first.packets.push(boundary);
-            read(input, path, stream, refs, &mut Join::Alone, &mut first)?;
+            read(input, path, stream, refs, None, &mut first)?;
         }
     }
     Ok(first)
-}
-
-/// Where the first half of a scan stands with the second.
-enum Join<'a> {
-    /// The second half has not said where it starts; the keyframes read so far, to know
-    /// whether its start has been passed when it does, and what stops it then.
-    Waiting {
-        marks: Receiver<Mark>,
-        keys: Vec<Mark>,
-        abort: &'a AtomicBool,
-    },
-    /// The second half starts at this packet.
-    At(Mark),
-    /// There is no second half (or it started where this one had already been): read on
-    /// to the end.
-    Alone,
-}
-
-impl Join<'_> {
-    /// Whether `packet` is where the second half starts; learns where that is as it comes.
-    fn meets(&mut self, packet: &Packet) -> bool {
-        let here = Mark::of(packet);
-        if let Join::Waiting { marks, keys, abort } = self {
-            *self = match marks.try_recv() {
-                Err(TryRecvError::Empty) => {
-                    if packet.is_key() {
-                        keys.push(here);
-                    }
-                    return false;
-                }
-                Ok(mark) if !keys.contains(&mark) => Join::At(mark),
-                // Passed already: its demuxer was slow to open.
-                Ok(_) => {
-                    abort.store(true, Ordering::Relaxed);
-                    Join::Alone
-                }
-                // Not split, or failed.
-                Err(TryRecvError::Disconnected) => Join::Alone,
-            };
-        }
-        matches!(self, Join::At(mark) if *mark == here)
-    }
 }
 
 /// The packets from the keyframe at or before the middle to the end, if `path` is an MP4
@@ -232,19 +188,19 @@ fn second_half(path: &Path, marks: SyncSender<Mark>, abort: &AtomicBool) -> Resu
     Ok(whole.then_some(scan))
 }
 
-/// Reads the stream's packets into `scan` until the second half's start; returns the packet
-/// it stopped at (not pushed), or None at the end of the file.
+/// Reads the stream's packets into `scan` until `stop`; returns the packet it stopped at
+/// (not pushed), or None at the end of the file.
 fn read(
     input: &mut Input,
     path: &Path,
     stream: usize,
     refs: Option<RefReader>,
-    join: &mut Join<'_>,
+    stop: Option<Mark>,
     scan: &mut Scan,
 ) -> Result<Option<PacketInfo>> {
     let mut boundary = None;
     read_each(input, path, stream, |packet| {
-        if join.meets(packet) {
+        if stop.is_some_and(|mark| mark == Mark::of(packet)) {
             boundary = Some(scan.info(packet, refs));
             return Ok(false);
         }
@@ -296,74 +252,5 @@ impl Scan {
     fn push(&mut self, packet: &Packet, refs: Option<RefReader>) {
         let info = self.info(packet, refs);
         self.packets.push(info);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Join, Mark};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc;
-    use video_rs::ffmpeg::codec::packet::{Flags, Packet};
-
-    /// The packet at byte `position`, its dts the same number.
-    fn packet(position: isize, key: bool) -> Packet {
-        let mut p = Packet::empty();
-        p.set_position(position);
-        p.set_dts(Some(position as i64));
-        if key {
-            p.set_flags(Flags::KEY);
-        }
-        p
-    }
-
-    fn waiting(abort: &AtomicBool) -> (mpsc::SyncSender<Mark>, Join<'_>) {
-        let (sender, marks) = mpsc::sync_channel(1);
-        let join = Join::Waiting {
-            marks,
-            keys: Vec::new(),
-            abort,
-        };
-        (sender, join)
-    }
-
-    #[test]
-    fn the_first_half_stops_at_a_start_it_learns_of_before_reaching_it() {
-        let abort = AtomicBool::new(false);
-        let (sender, mut join) = waiting(&abort);
-        assert!(!join.meets(&packet(0, true)));
-        sender.send(Mark::of(&packet(300, true))).unwrap();
-        let met: Vec<bool> = [100, 200, 300, 400]
-            .map(|at| join.meets(&packet(at, at == 300)))
-            .into();
-        assert_eq!(met, [false, false, true, false]);
-        assert!(!abort.load(Ordering::Relaxed));
-    }
-
-    #[test]
-    fn a_start_already_passed_stops_the_second_half_and_the_first_reads_on() {
-        let abort = AtomicBool::new(false);
-        let (sender, mut join) = waiting(&abort);
-        for (at, key) in [(0, true), (100, false), (200, true), (300, false)] {
-            assert!(!join.meets(&packet(at, key)));
-        }
-        sender.send(Mark::of(&packet(200, true))).unwrap();
-        assert!(!join.meets(&packet(400, false)));
-        assert!(
-            abort.load(Ordering::Relaxed),
-            "the second half is told to stop"
-        );
-        assert!(matches!(join, Join::Alone));
-        assert!(!join.meets(&packet(200, true)), "nothing stops it any more");
-    }
-
-    #[test]
-    fn without_a_second_half_the_first_reads_to_the_end() {
-        let abort = AtomicBool::new(false);
-        let (sender, mut join) = waiting(&abort);
-        drop(sender);
-        assert!(!join.meets(&packet(0, true)));
-        assert!(matches!(join, Join::Alone));
-        assert!(!abort.load(Ordering::Relaxed));
     }
 }
