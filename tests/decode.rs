@@ -536,20 +536,16 @@ fn the_decode_bench_reports_a_minimal_decode_as_json() {
         "45",
         &["-c:v", "libx264", "-g", "23", "-bf", "3"],
     );
+    let info = Video::open(&path).unwrap().info().clone();
+    let plan = plan_clips(info.total_frames, info.fps, &ClipSampling::default()).unwrap();
     for threads in ["1", "2"] {
-        let out = common::apollo()
-            .args(["bench", "--decode-only", "--threads", threads, "--video"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let r = common::run(
+            common::apollo()
+                .args(["bench", "--decode-only", "--threads", threads, "--video"])
+                .arg(&path),
         );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let info = Video::open(&path).unwrap().info().clone();
-        let plan = plan_clips(info.total_frames, info.fps, &ClipSampling::default()).unwrap();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         assert_eq!(report["frames"], plan.frames_to_decode().len());
         assert_eq!(report["threads"], threads.parse::<u64>().unwrap());
         assert_eq!(report["decoded_frames"], report["minimum_frames"]);
