@@ -28,7 +28,6 @@ use video_rs::ffmpeg::{self, Packet};
 const SPLIT_FROM_SECONDS: i64 = 30;
 
 /// The video stream's packets in decode order, and whether every one had a timestamp.
-#[derive(Default)]
 pub(super) struct Scan {
     pub(super) packets: Vec<PacketInfo>,
     pub(super) has_pts: bool,
@@ -109,11 +108,7 @@ pub(super) fn scan(
     refs: Option<RefReader>,
     second: Option<SecondHalf>,
 ) -> Result<Scan> {
-    let mut first = Scan {
-        has_pts: true,
-        demuxers: 1,
-        ..Scan::default()
-    };
+    let mut first = Scan::new();
     let Some(second) = second else {
         read(input, path, stream, refs, None, &mut first)?;
         return Ok(first);
@@ -166,10 +161,7 @@ fn second_half(path: &Path, marks: SyncSender<Mark>, abort: &AtomicBool) -> Resu
     input
         .seek(middle, ..middle)
         .map_err(|e| Error::input(path, format!("seek error ({e})")))?;
-    let mut scan = Scan {
-        has_pts: true,
-        ..Scan::default()
-    };
+    let mut scan = Scan::new();
     let mut marks = Some(marks);
     read_each(&mut input, path, stream_index, |packet| {
         if let Some(marks) = marks.take() {
@@ -235,6 +227,17 @@ fn read_each(
 }
 
 impl Scan {
+    /// Nothing read yet, by one demuxer.
+    fn new() -> Self {
+        Scan {
+            packets: Vec::new(),
+            has_pts: true,
+            demuxers: 1,
+            spare: None,
+            next_synthetic: 0,
+        }
+    }
+
     fn info(&mut self, packet: &Packet, refs: Option<RefReader>) -> PacketInfo {
         self.has_pts &= packet.pts().is_some();
         // Timestamps are only keys here; frames without them get unique ones.
