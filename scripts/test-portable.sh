@@ -16,10 +16,14 @@ if [ -z "$bin" ]; then
 fi
 [ -x "$bin" ] || { echo "test-portable: $bin is missing (scripts/build-portable.sh)" >&2; exit 2; }
 cuda=$PWD/.cache/cuda13/nvidia/cu13/lib
-if ldd "$bin" | grep -q 'libcuda\.so'; then
+# ldd's output is read whole before grep looks at it: with pipefail, `ldd | grep -q` fails
+# whenever grep exits at its match while ldd is still writing (ldd dies of SIGPIPE).
+deps=$(ldd "$bin")
+if grep -q 'libcuda\.so' <<<"$deps"; then
   export LD_LIBRARY_PATH=$cuda/stubs:$cuda${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  deps=$(ldd "$bin")
 fi
-if ldd "$bin" | grep 'not found' >&2; then
+if grep 'not found' <<<"$deps" >&2; then
   echo "test-portable: $bin cannot start here" >&2
   exit 1
 fi
