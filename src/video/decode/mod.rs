@@ -319,12 +319,13 @@ impl Video {
     ) -> Result<Index> {
         let path = self.info.path.clone();
         let scan = scan::scan(&mut self.input, &path, self.stream, refs, second)?;
+        let scan_demuxers = scan.demuxers();
         self.spare = scan.spare;
         let read = scan.packets.len() as i64;
         let mut index = Index {
             packets: scan.packets,
             has_pts: scan.has_pts,
-            scan_demuxers: scan.demuxers,
+            scan_demuxers,
             ..Index::default()
         };
         let declared = self.input.stream(self.stream).map_or(0, |s| s.frames());

@@ -31,9 +31,8 @@ const SPLIT_FROM_SECONDS: i64 = 30;
 pub(super) struct Scan {
     pub(super) packets: Vec<PacketInfo>,
     pub(super) has_pts: bool,
-    /// Demuxers that read it: 2 when split.
-    pub(super) demuxers: usize,
-    /// The second half's demuxer, when it read one: open, for a decoder to use.
+    /// The second half's demuxer, when one read it (the scan was split): open, for a
+    /// decoder to use.
     pub(super) spare: Option<Input>,
     /// The next timestamp given to a packet without one.
     next_synthetic: i64,
@@ -130,7 +129,6 @@ pub(super) fn scan(
         Ok(Ok(Some(second))) => {
             first.packets.extend(second.packets);
             first.has_pts &= second.has_pts;
-            first.demuxers = 2;
             first.spare = second.spare;
         }
         // The second half failed after it began: read it here instead, from the mark.
@@ -232,10 +230,14 @@ impl Scan {
         Scan {
             packets: Vec::new(),
             has_pts: true,
-            demuxers: 1,
             spare: None,
             next_synthetic: 0,
         }
+    }
+
+    /// Demuxers that read it: 2 when split, the second's then kept in `spare`.
+    pub(super) fn demuxers(&self) -> usize {
+        1 + usize::from(self.spare.is_some())
     }
 
     fn info(&mut self, packet: &Packet, refs: Option<RefReader>) -> PacketInfo {
